@@ -1,0 +1,85 @@
+"""Settings read once from the environment, with explicit defaults.
+
+Secrets are kept out of `repr()` so a settings object can be logged safely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+DEV_JWT_SECRET = "retailgraph-development-secret-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the graph needs to start; build with `Settings.from_env()`."""
+
+    env: str = DEVELOPMENT
+    erp_url: str = "http://127.0.0.1:8101"
+    wms_url: str = "http://127.0.0.1:8102"
+    servicedesk_url: str = "http://127.0.0.1:8103"
+    erp_token: str = field(default="sandbox-token", repr=False)
+    wms_token: str = field(default="sandbox-token", repr=False)
+    servicedesk_token: str = field(default="sandbox-token", repr=False)
+    source_timeout_s: float = 5.0
+    cache_size: int = 50_000
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    database_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    webhook_secret: str = field(default="sandbox-webhook-secret", repr=False)
+    data_dir: Path = Path(".retailgraph")
+    return_window_days: int = 30
+    refund_approval_threshold: Decimal = Decimal("500.00")
+    mutation_wait_s: float = 2.0
+    max_body_bytes: int = 1_000_000
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with production safeguards."""
+        return self.env == PRODUCTION
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `RETAILGRAPH_*` variables; unknown or empty ones keep the default."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = env.get(f"RETAILGRAPH_{spec.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _parse(spec.name, raw, getattr(cls, spec.name, None))
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET and not settings.jwks_url:
+            raise ValueError(
+                "RETAILGRAPH_ENV=production needs RETAILGRAPH_JWT_SECRET or RETAILGRAPH_JWKS_URL"
+            )
+        if settings.env not in (DEVELOPMENT, PRODUCTION):
+            raise ValueError(f"RETAILGRAPH_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}")
+        return settings
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    """Convert one environment string to the type of the field's default."""
+    if name == "data_dir":
+        return Path(raw)
+    if name == "cors_origins":
+        return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Decimal):
+        return Decimal(raw)
+    return raw

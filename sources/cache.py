@@ -1,0 +1,143 @@
+"""Cross-request entity caches: one bounded TTL cache per entity kind, plus a stale copy.
+
+The fresh cache answers reads while an entity is younger than its kind's TTL. Every write
+also lands in a longer-lived, bounded stale copy, so a caller facing an unavailable upstream
+can still serve the last known value with its age (stale-if-error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Hits and misses of one cache kind, for tests and metrics."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+class EntityCache:
+    """Fresh and stale copies of one entity kind, keyed by the entity's natural key."""
+
+    def __init__(
+        self,
+        kind: str,
+        ttl_s: float,
+        maxsize: int,
+        *,
+        stale_ttl_s: float = 3600.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.kind = kind
+        self.ttl_s = ttl_s
+        self.stats = CacheStats()
+        self._clock = clock
+        self._fresh: TTLCache[Hashable, Any] = TTLCache(maxsize, ttl_s, timer=clock)
+        # The stale copy remembers when each value was stored, to report its age.
+        self._stale: TTLCache[Hashable, tuple[Any, float]] = TTLCache(
+            maxsize, max(stale_ttl_s, ttl_s), timer=clock
+        )
+
+    def __len__(self) -> int:
+        return len(self._fresh)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._fresh
+
+    def get(self, key: Hashable) -> Any | None:
+        """The fresh value for `key`, or None when absent or expired."""
+        value = self._fresh.get(key)
+        if value is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return value
+
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
+        """The fresh values among `keys` (missing and expired keys absent)."""
+        found: dict[Hashable, Any] = {}
+        for key in keys:
+            value = self.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store a fresh value (and its stale copy); None is never stored."""
+        if value is None:
+            return
+        self._fresh[key] = value
+        self._stale[key] = (value, self._clock())
+
+    def put_many(self, values: Mapping[Any, Any]) -> None:
+        """Store several fresh values."""
+        for key, value in values.items():
+            self.put(key, value)
+
+    def get_stale(self, key: Hashable) -> tuple[Any, float] | None:
+        """The last value stored for `key`, fresh or not, with its age in seconds."""
+        entry = self._stale.get(key)
+        if entry is None:
+            return None
+        value, stored_at = entry
+        return value, max(0.0, self._clock() - stored_at)
+
+    def invalidate(self, keys: Iterable[Hashable] | None = None) -> int:
+        """Drop fresh values (all when `keys` is None); stale copies stay for stale-if-error."""
+        if keys is None:
+            dropped = len(self._fresh)
+            self._fresh.clear()
+            return dropped
+        dropped = 0
+        for key in keys:
+            if self._fresh.pop(key, None) is not None:
+                dropped += 1
+        return dropped
+
+
+class CacheSet:
+    """The caches of one client, one `EntityCache` per kind, created from a family map."""
+
+    def __init__(
+        self,
+        families: Mapping[str, str],
+        ttl_for: Callable[[str, str], float],
+        maxsize: int,
+        *,
+        stale_ttl_s: float = 3600.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._caches = {
+            kind: EntityCache(
+                kind, ttl_for(kind, family), maxsize, stale_ttl_s=stale_ttl_s, clock=clock
+            )
+            for kind, family in families.items()
+        }
+
+    def __getitem__(self, kind: str) -> EntityCache:
+        try:
+            return self._caches[kind]
+        except KeyError:
+            raise KeyError(f"unknown cache kind {kind!r}; known: {sorted(self._caches)}") from None
+
+    def kinds(self) -> list[str]:
+        """Every cache kind this client keeps."""
+        return sorted(self._caches)
+
+    def invalidate(self, kind: str, keys: Iterable[Hashable] | None = None) -> int:
+        """Drop fresh entries of one kind; returns how many were dropped."""
+        return self[kind].invalidate(keys)
+
+    def clear(self) -> None:
+        """Drop every fresh entry of every kind."""
+        for cache in self._caches.values():
+            cache.invalidate()

@@ -1,0 +1,95 @@
+"""Per-source configuration: where the upstream lives, how to call it, how long to cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+DEFAULT_URLS = {
+    "erp": "http://127.0.0.1:8101",
+    "wms": "http://127.0.0.1:8102",
+    "servicedesk": "http://127.0.0.1:8103",
+}
+DEFAULT_MAX_BATCH = {"erp": 100, "wms": 250, "servicedesk": 100}
+
+# Seconds an entity stays fresh, by TTL family (see each client's `CACHE_FAMILIES`).
+# Stock moves constantly, shipments hourly, documents daily, master data rarely.
+DEFAULT_CACHE_TTL_S: Mapping[str, float] = MappingProxyType(
+    {
+        "inventory": 5.0,
+        "shipments": 30.0,
+        "cases": 30.0,
+        "orders": 60.0,
+        "invoices": 60.0,
+        "credit_memos": 60.0,
+        "returns": 60.0,
+        "customers": 300.0,
+        "profiles": 300.0,
+        "products": 600.0,
+        "locations": 600.0,
+    }
+)
+DEFAULT_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """How to reach and cache one upstream."""
+
+    name: str
+    base_url: str
+    token: str = "sandbox-token"
+    max_batch: int = 100
+    timeout_s: float = 10.0
+    cache_ttl_s: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CACHE_TTL_S))
+    cache_size: int = 10_000
+    stale_ttl_s: float = 3600.0
+    max_filter_chars: int = 2048
+    page_size: int = 1000
+
+    def ttl_for(self, kind: str, family: str) -> float:
+        """Freshness of one cache kind: its own setting, else its family's, else the default."""
+        if kind in self.cache_ttl_s:
+            return float(self.cache_ttl_s[kind])
+        if family in self.cache_ttl_s:
+            return float(self.cache_ttl_s[family])
+        return float(DEFAULT_CACHE_TTL_S.get(family, DEFAULT_TTL_S))
+
+    @classmethod
+    def for_source(cls, name: str, settings: Any = None) -> SourceConfig:
+        """Build a source's config from a settings object or mapping (missing → defaults).
+
+        Read, each optional: `{name}_url`, `{name}_token`, `{name}_timeout_s`,
+        `{name}_max_batch`, `cache_size`, `cache_ttl_s` (mapping of family/kind → seconds),
+        `stale_ttl_s`. A ready `SourceConfig` under `{name}` (attribute or key) wins.
+        """
+        ready = _read(settings, name)
+        if isinstance(ready, SourceConfig):
+            return ready
+        ttl: dict[str, float] = dict(DEFAULT_CACHE_TTL_S)
+        ttl.update(_read(settings, "cache_ttl_s") or {})
+        ttl.update(_read(settings, f"{name}_cache_ttl_s") or {})
+        return cls(
+            name=name,
+            base_url=str(_read(settings, f"{name}_url") or DEFAULT_URLS.get(name, "http://localhost")),
+            token=str(_read(settings, f"{name}_token") or "sandbox-token"),
+            max_batch=int(_read(settings, f"{name}_max_batch") or DEFAULT_MAX_BATCH.get(name, 100)),
+            timeout_s=float(_read(settings, f"{name}_timeout_s") or 10.0),
+            cache_ttl_s=ttl,
+            cache_size=int(_read(settings, "cache_size") or 10_000),
+            stale_ttl_s=float(_read(settings, "stale_ttl_s") or 3600.0),
+        )
+
+
+def _read(settings: Any, name: str) -> Any:
+    """One setting from a mapping or an attribute-style settings object, else None."""
+    if settings is None:
+        return None
+    if isinstance(settings, Mapping):
+        return settings.get(name)
+    value = getattr(settings, name, None)
+    # pydantic SecretStr and friends keep secrets out of reprs; unwrap only here.
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else value
