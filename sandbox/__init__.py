@@ -1,0 +1,1 @@
+"""Realistic stand-ins for the ERP, WMS and service platform; never imports app code."""
