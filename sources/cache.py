@@ -14,6 +14,8 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from .telemetry import record_cache
+
 Clock = Callable[[], float]
 
 
@@ -36,8 +38,12 @@ class EntityCache:
         *,
         stale_ttl_s: float = 3600.0,
         clock: Clock = time.monotonic,
+        enabled: bool = True,
+        source: str = "source",
     ) -> None:
         self.kind = kind
+        self.source = source
+        self.enabled = enabled
         self.ttl_s = ttl_s
         self.stats = CacheStats()
         self._clock = clock
@@ -60,6 +66,7 @@ class EntityCache:
             self.stats.misses += 1
         else:
             self.stats.hits += 1
+        record_cache(self.source, self.kind, "miss" if value is None else "hit")
         return value
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
@@ -73,7 +80,7 @@ class EntityCache:
 
     def put(self, key: Hashable, value: Any) -> None:
         """Store a fresh value (and its stale copy); None is never stored."""
-        if value is None:
+        if value is None or not self.enabled:
             return
         self._fresh[key] = value
         self._stale[key] = (value, self._clock())
@@ -88,6 +95,7 @@ class EntityCache:
         entry = self._stale.get(key)
         if entry is None:
             return None
+        record_cache(self.source, self.kind, "stale")
         value, stored_at = entry
         return value, max(0.0, self._clock() - stored_at)
 
@@ -115,10 +123,18 @@ class CacheSet:
         *,
         stale_ttl_s: float = 3600.0,
         clock: Clock = time.monotonic,
+        enabled: bool = True,
+        source: str = "source",
     ) -> None:
         self._caches = {
             kind: EntityCache(
-                kind, ttl_for(kind, family), maxsize, stale_ttl_s=stale_ttl_s, clock=clock
+                kind,
+                ttl_for(kind, family),
+                maxsize,
+                stale_ttl_s=stale_ttl_s,
+                clock=clock,
+                enabled=enabled,
+                source=source,
             )
             for kind, family in families.items()
         }

@@ -48,6 +48,7 @@ class SourceConfig:
     stale_ttl_s: float = 3600.0
     max_filter_chars: int = 2048
     page_size: int = 1000
+    cache_enabled: bool = True
 
     def ttl_for(self, kind: str, family: str) -> float:
         """Freshness of one cache kind: its own setting, else its family's, else the default."""
@@ -61,9 +62,10 @@ class SourceConfig:
     def for_source(cls, name: str, settings: Any = None) -> SourceConfig:
         """Build a source's config from a settings object or mapping (missing → defaults).
 
-        Read, each optional: `{name}_url`, `{name}_token`, `{name}_timeout_s`,
-        `{name}_max_batch`, `cache_size`, `cache_ttl_s` (mapping of family/kind → seconds),
-        `stale_ttl_s`. A ready `SourceConfig` under `{name}` (attribute or key) wins.
+        Read, each optional: `{name}_url`, `{name}_token`, `{name}_timeout_s` (else
+        `source_timeout_s`), `{name}_max_batch`, `cache_size`, `cache_ttl_s` (mapping of
+        family/kind → seconds), `stale_ttl_s`, `entity_cache` (False turns caching off, for
+        the benchmark's baseline). A ready `SourceConfig` under `{name}` wins.
         """
         ready = _read(settings, name)
         if isinstance(ready, SourceConfig):
@@ -73,13 +75,16 @@ class SourceConfig:
         ttl.update(_read(settings, f"{name}_cache_ttl_s") or {})
         return cls(
             name=name,
-            base_url=str(_read(settings, f"{name}_url") or DEFAULT_URLS.get(name, "http://localhost")),
+            base_url=str(_read(settings, f"{name}_url") or DEFAULT_URLS[name]),
             token=str(_read(settings, f"{name}_token") or "sandbox-token"),
             max_batch=int(_read(settings, f"{name}_max_batch") or DEFAULT_MAX_BATCH.get(name, 100)),
-            timeout_s=float(_read(settings, f"{name}_timeout_s") or 10.0),
+            timeout_s=float(
+                _read(settings, f"{name}_timeout_s") or _read(settings, "source_timeout_s") or 10.0
+            ),
             cache_ttl_s=ttl,
             cache_size=int(_read(settings, "cache_size") or 10_000),
             stale_ttl_s=float(_read(settings, "stale_ttl_s") or 3600.0),
+            cache_enabled=_read(settings, "entity_cache") is not False,
         )
 
 

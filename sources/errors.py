@@ -3,9 +3,11 @@
 Every failure of an upstream call is translated once, in `sources/http.py`, into one of::
 
     SourceError(source, message)     base; .source is "erp" | "wms" | "servicedesk"
-    ├── SourceUnavailable            5xx, connection errors, malformed body, breaker open
-    │   ├── SourceTimeout            the call's deadline passed
-    │   └── SourceThrottled          429 over quota; .retry_after in seconds when given
+    ├── SourceUnavailable            5xx, connection errors, malformed body
+    │   ├── SourceTimeout            the call's deadline passed (or the request's budget)
+    │   ├── SourceThrottled          429 over quota; .retry_after in seconds when given
+    │   ├── CircuitOpen              the source's breaker is open: failed fast, not sent
+    │   └── BulkheadFull             too many calls to the source in flight and queued
     ├── SourceRejected               4xx other than 404 and 429 (.status, upstream .code)
     │   └── SourceConflict           409: stale etag, insufficient stock
     └── SourceNotFound               404 on a single-entity read
@@ -53,6 +55,14 @@ class SourceTimeout(SourceUnavailable):
 
 class SourceThrottled(SourceUnavailable):
     """The upstream refused with 429; `retry_after` says when to try again, if it said."""
+
+
+class CircuitOpen(SourceUnavailable):
+    """The source's circuit breaker is open; the call failed fast without being sent."""
+
+
+class BulkheadFull(SourceUnavailable):
+    """The source's bulkhead (concurrent calls and their queue) is full; not sent."""
 
 
 class SourceRejected(SourceError):

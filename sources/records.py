@@ -224,6 +224,7 @@ class Order:
     lines: tuple[OrderLine, ...]
     archived: bool = False
     etag: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +273,7 @@ class CreditMemo:
     posted_at: date | None
     total: Money
     etag: str | None = None
+    reference: str | None = None  # the ERP's externalDocumentNumber, whatever it names
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,228 @@
+"""The HTTP base every source client shares: auth, JSON, error translation, call counting.
+
+A read passes, in order: the entity cache and single-flight (`_load`, `_shared`), then
+`_request_json`, then `_send`, the one place a request leaves the process. Retries, circuit
+breaking and bulkheads belong around `_send` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+import orjson
+from opentelemetry.trace import Status, StatusCode
+
+from .cache import CacheSet, Clock, EntityCache
+from .config import SourceConfig
+from .errors import SourceError, SourceTimeout, SourceUnavailable, error_for_status
+from .flight import KeyedFlight, SingleFlight
+from .telemetry import record_batch, record_upstream_call, upstream_span
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What a client did upstream: HTTP calls sent, by route, and single-flight joins."""
+
+    calls: int = 0
+    by_route: dict[str, int] = field(default_factory=dict)
+
+
+class HttpSource:
+    """Base of the source clients: one pooled httpx client, caches and single-flight."""
+
+    source: ClassVar[str] = "source"
+    # cache kind → TTL family (a key of SourceConfig.cache_ttl_s)
+    CACHE_FAMILIES: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.stats = SourceStats()
+        self.caches = CacheSet(
+            self.CACHE_FAMILIES,
+            config.ttl_for,
+            config.cache_size,
+            stale_ttl_s=config.stale_ttl_s,
+            clock=clock,
+            enabled=config.cache_enabled,
+            source=self.source,
+        )
+        self._flights = {
+            kind: KeyedFlight(self.caches[kind], source=self.source) for kind in self.CACHE_FAMILIES
+        }
+        self._calls = SingleFlight(source=self.source)
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(config.timeout_s),
+            headers={
+                "Authorization": f"Bearer {config.token}",
+                "Accept": "application/json",
+                "User-Agent": "retailgraph-sources/0.1",
+            },
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled HTTP client."""
+        await self._http.aclose()
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def joins(self) -> int:
+        """How many reads joined an identical read already in flight instead of calling."""
+        return self._calls.joins + sum(flight.joins for flight in self._flights.values())
+
+    def cache(self, kind: str) -> EntityCache:
+        """The entity cache of one kind (see `CACHE_FAMILIES`)."""
+        return self.caches[kind]
+
+    def invalidate(self, kind: str, keys: Iterable[Hashable] | None = None) -> int:
+        """Drop cached entities of `kind` (all when `keys` is None); returns how many."""
+        return self._flights[kind].invalidate(None if keys is None else list(keys))
+
+    async def _load(
+        self,
+        kind: str,
+        keys: Sequence[K],
+        fetch: Callable[[list[K]], Awaitable[Mapping[K, Any]]],
+        *,
+        many: bool = False,
+    ) -> dict[K, Any]:
+        """Cached, single-flighted bulk read; `many` kinds map every key (empty = ())."""
+
+        async def measured(wanted: list[K]) -> Mapping[K, Any]:
+            record_batch(self.source, kind, len(wanted))
+            return await fetch(wanted)
+
+        if many:
+            return await self._flights[kind].load(keys, measured, default=())
+        return await self._flights[kind].load(keys, measured)
+
+    def _prime(self, kind: str, values: Mapping[Any, Any]) -> None:
+        """Store entities learnt as a by-product of another read."""
+        self.caches[kind].put_many(values)
+
+    async def _shared(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
+        """Single-flight for reads that are not keyed by entity (searches, listings)."""
+        return await self._calls.run(key, factory)
+
+    async def _request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        route: str | None = None,
+    ) -> Any:
+        """Send one request and decode its JSON body; non-2xx become SourceErrors."""
+        content = orjson.dumps(json) if json is not None else None
+        request_headers = dict(headers or {})
+        if content is not None:
+            request_headers.setdefault("Content-Type", "application/json")
+        request = self._http.build_request(
+            method, url, params=params, content=content, headers=request_headers
+        )
+        response = await self._send(request, route=route or f"{method} {request.url.path}")
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.content, response.headers)
+        if not response.content:
+            return None
+        return self._decode(response.content, f"{method} {request.url.path}")
+
+    async def _send(
+        self, request: httpx.Request, *, route: str, timeout_s: float | None = None
+    ) -> httpx.Response:
+        """The one exit to the network: deadline, counting and transport error translation."""
+        self.stats.calls += 1
+        self.stats.by_route[route] = self.stats.by_route.get(route, 0) + 1
+        deadline = self.config.timeout_s if timeout_s is None else timeout_s
+        started, outcome = time.perf_counter(), "error"
+        template = route.removeprefix(f"{request.method} ")
+        with upstream_span(self.source, request.method, template, request.headers) as span:
+            try:
+                async with asyncio.timeout(deadline):
+                    response = await self._http.send(request)
+                    await response.aread()
+                outcome = str(response.status_code)
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 400:
+                    span.set_status(Status(StatusCode.ERROR, outcome))
+                return response
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                outcome = "timeout"
+                raise SourceTimeout(self.source, f"{route} timed out after {deadline:g}s") from exc
+            except httpx.HTTPError as exc:
+                outcome = type(exc).__name__
+                raise SourceUnavailable(
+                    self.source, f"{route} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                record_upstream_call(self.source, route, outcome, time.perf_counter() - started)
+
+    def _decode(self, body: bytes, what: str) -> Any:
+        """Parse a JSON body; garbage from upstream is an outage, not a crash."""
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise SourceUnavailable(self.source, f"malformed JSON from {what}") from exc
+
+    def _status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> SourceError:
+        """Translate an upstream error status and body (raw or decoded) into a SourceError."""
+        code, message = _error_fields(body)
+        return error_for_status(self.source, status, code, message, _retry_after(headers))
+
+    def _malformed(self, what: str, exc: Exception) -> SourceUnavailable:
+        """The error for an upstream record that does not have the documented shape."""
+        return SourceUnavailable(
+            self.source, f"malformed {what}: {type(exc).__name__}: {exc}"
+        )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header (any case), None when absent or a date."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _error_fields(body: Any) -> tuple[str | None, str]:
+    """(code, message) from any of the upstreams' error bodies, raw or decoded, best effort."""
+    data = body
+    if isinstance(body, (bytes, str)):
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    error = data.get("error")
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        return (str(code) if code else None), str(error.get("message") or "")
+    if isinstance(error, str):
+        return error, str(data.get("description") or "")
+    return None, str(data.get("message") or "")
