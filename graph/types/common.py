@@ -1,0 +1,228 @@
+"""Shared GraphQL building blocks: Money, global ids, cursor connections, described enums."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.types.enum import StrawberryEnumDefinition
+
+from graph.auth import ANONYMOUS_DEVELOPER, Principal
+from graph.errors import BadUserInput
+from sources import records
+
+R = TypeVar("R")
+N = TypeVar("N")
+C = TypeVar("C", bound="Connection[Any]")
+E = TypeVar("E", bound=type[Enum])
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100
+MAX_NODES = 250
+CENTS = Decimal("0.01")
+_OFFSET_PREFIX = "offset"
+
+First = Annotated[
+    int,
+    strawberry.argument(description="How many items to return: 10 when omitted, at most 100."),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Return the items after this cursor (a previous endCursor)."),
+]
+
+
+def describe_enum(enum: E, description: str, values: Mapping[str, str]) -> E:
+    """Expose a canonical Python enum as a GraphQL enum with a description for every value."""
+    missing = {member.name for member in enum} - set(values)
+    if missing:
+        raise ValueError(f"{enum.__name__}: values without a description: {sorted(missing)}")
+    wrapped = strawberry.enum(enum, description=description)
+    definition: StrawberryEnumDefinition = wrapped.__strawberry_definition__  # type: ignore[attr-defined]
+    for value in definition.values:
+        value.description = values[value.name]
+    return wrapped
+
+
+@strawberry.type(description="An exact amount of money in one currency.")
+class Money:
+    """An exact amount of money in one currency."""
+
+    amount: str = strawberry.field(
+        description='The amount as a decimal string with two places, e.g. "12.50" (never a float).'
+    )
+    currency_code: str = strawberry.field(description="ISO 4217 currency code, e.g. GBP.")
+
+    @classmethod
+    def from_record(cls, money: records.Money) -> Money:
+        """Format a canonical amount with exactly two decimal places."""
+        amount = money.amount.quantize(CENTS, rounding=ROUND_HALF_EVEN)
+        return cls(amount=f"{amount:f}", currency_code=money.currency_code)
+
+
+def encode_global_id(type_name: str, key: str) -> str:
+    """The opaque id of a node: base64 of `Type:naturalKey`."""
+    return relay.to_base64(type_name, key)
+
+
+def decode_global_id(value: str, expected: str | Sequence[str] | None = None) -> tuple[str, str]:
+    """Split an opaque id into (type name, natural key); BAD_USER_INPUT when it is not one."""
+    try:
+        text = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        raise BadUserInput(f"{value!r} is not a valid id.") from None
+    type_name, sep, key = text.partition(":")
+    if not sep or not type_name or not key:
+        raise BadUserInput(f"{value!r} is not a valid id.")
+    allowed = (expected,) if isinstance(expected, str) else expected
+    if allowed is not None and type_name not in allowed:
+        raise BadUserInput(f"{value!r} is a {type_name} id; expected a {' or '.join(allowed)} id.")
+    return type_name, key
+
+
+def check_page_size(first: int) -> int:
+    """Validate `first`: between 0 and 100 (BAD_USER_INPUT otherwise)."""
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise BadUserInput(f"first must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
+    return first
+
+
+def encode_offset_cursor(offset: int) -> str:
+    """An opaque cursor for the item at `offset` in a stably ordered list."""
+    return relay.to_base64(_OFFSET_PREFIX, offset)
+
+
+def decode_offset_cursor(cursor: str | None) -> int:
+    """The offset right after the cursor's item (0 without a cursor)."""
+    if cursor is None:
+        return 0
+    try:
+        prefix, offset = relay.from_base64(cursor)
+    except ValueError:
+        raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
+    if prefix != _OFFSET_PREFIX or not offset.isdigit():
+        raise BadUserInput(f"{cursor!r} is not a valid cursor.")
+    return int(offset) + 1
+
+
+@strawberry.type(description="One item of a connection and the cursor that points at it.")
+class Edge(Generic[N]):
+    """One item of a connection and the cursor that points at it."""
+
+    cursor: str = strawberry.field(
+        description="Opaque cursor of this item; pass it as `after` to continue after it."
+    )
+    node: N = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items with Relay cursors.")
+class Connection(Generic[N]):
+    """A page of items with Relay cursors."""
+
+    edges: list[Edge[N]] = strawberry.field(description="The items of this page with cursors.")
+    nodes: list[N] = strawberry.field(description="The items of this page, without cursors.")
+    page_info: relay.PageInfo = strawberry.field(description="Where this page sits in the list.")
+    total_count: int | None = strawberry.field(
+        description="How many items the whole list holds; null when counting would be costly."
+    )
+
+
+def connection_from_indexed(
+    connection: type[C],
+    indexed: Sequence[tuple[int, R]],
+    wrap: Callable[[R], Any],
+    *,
+    has_next_page: bool,
+    has_previous_page: bool,
+    total_count: int | None = None,
+) -> C:
+    """Build a connection from (position in the full list, item) pairs."""
+    edges = [Edge(cursor=encode_offset_cursor(index), node=wrap(item)) for index, item in indexed]
+    return connection(
+        edges=edges,
+        nodes=[edge.node for edge in edges],
+        page_info=relay.PageInfo(
+            has_next_page=has_next_page,
+            has_previous_page=has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total_count,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Validated `first`/`after` arguments of an offset-paged connection."""
+
+    first: int
+    offset: int
+
+    @classmethod
+    def parse(cls, first: int, after: str | None) -> PageRequest:
+        """Validate before any upstream call: BAD_USER_INPUT for a bad size or cursor."""
+        return cls(first=check_page_size(first), offset=decode_offset_cursor(after))
+
+    def connection(self, connection: type[C], items: Sequence[R], wrap: Callable[[R], Any]) -> C:
+        """This page of a complete, stably ordered list."""
+        return self.window(
+            connection,
+            items[self.offset : self.offset + self.first + 1],
+            wrap,
+            total_count=len(items),
+        )
+
+    def window(
+        self,
+        connection: type[C],
+        window: Sequence[R],
+        wrap: Callable[[R], Any],
+        total_count: int | None = None,
+    ) -> C:
+        """This page from the items at `offset` onwards; one item more means a next page."""
+        return connection_from_indexed(
+            connection,
+            list(enumerate(window[: self.first], start=self.offset)),
+            wrap,
+            has_next_page=len(window) > self.first,
+            has_previous_page=self.offset > 0,
+            total_count=total_count,
+        )
+
+
+@strawberry.type(description="Who is asking: the principal of this request.")
+class Viewer:
+    """Who is asking: the principal of this request."""
+
+    subject: str | None = strawberry.field(
+        description="The token's subject (`sub`); null when no principal is known."
+    )
+    roles: list[str] = strawberry.field(
+        description="Roles granted to the caller: agent, supervisor, store, developer."
+    )
+    client_id: str | None = strawberry.field(
+        description="The client application the caller uses (the token's `client_id`)."
+    )
+    authenticated: bool = strawberry.field(
+        description="True when the caller presented a valid token; false for the development "
+        "mode's anonymous developer."
+    )
+
+    @classmethod
+    def from_principal(cls, principal: Principal | None) -> Viewer:
+        """Describe the request's principal."""
+        if principal is None:
+            return cls(subject=None, roles=[], client_id=None, authenticated=False)
+        return cls(
+            subject=principal.sub,
+            roles=list(principal.roles),
+            client_id=principal.client_id,
+            authenticated=principal != ANONYMOUS_DEVELOPER,
+        )

@@ -1,0 +1,39 @@
+"""Product, location and stock resolvers (ERP catalogue, WMS stock truth)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+
+from sources.records import InventoryLevel, Location, Product
+
+from .loaders import Loaders
+
+
+async def resolve_product(loaders: Loaders, sku: str) -> Product | None:
+    """An item by SKU; None when unknown."""
+    return await loaders.product_by_sku.load(sku.strip())
+
+
+async def resolve_location(loaders: Loaders, location_id: str) -> Location | None:
+    """A WMS location by id; None when unknown."""
+    return await loaders.location_by_id.load(location_id)
+
+
+async def resolve_inventory(
+    loaders: Loaders, skus: Sequence[str], location_ids: Collection[str] | None = None
+) -> list[InventoryLevel]:
+    """Stock of each SKU at each (or each given) location, in SKU order then location id."""
+    wanted = list(dict.fromkeys(sku.strip() for sku in skus))
+    per_sku = await asyncio.gather(*(loaders.inventory_levels_by_sku.load(s) for s in wanted))
+    levels: list[InventoryLevel] = []
+    for sku_levels in per_sku:
+        chosen = [lv for lv in sku_levels if location_ids is None or lv.location_id in location_ids]
+        levels.extend(sorted(chosen, key=lambda lv: lv.location_id))
+    return levels
+
+
+async def resolve_total_available(loaders: Loaders, sku: str) -> int:
+    """Units available to promise across every location."""
+    levels = await loaders.inventory_levels_by_sku.load(sku)
+    return sum(max(0, level.available) for level in levels)

@@ -1,0 +1,425 @@
+"""DataLoaders: the only place the graph calls sources.
+
+Each `<Thing>By<Key>Loader` coalesces the keys asked for in one tick into one bulk source call
+(split at the upstream's batch limit) and answers in key order: the record, `None` (or `[]`
+for list loaders) when the upstream has nothing, or the `SourceError` when that batch failed,
+so only the fields that needed it error. Loaders that return lists prime the by-key loaders,
+so an order seen in a customer's list is not fetched again. A `Loaders` container is built per
+request (aiodataloader binds the running loop at construction); with `batching=False` every
+load is its own upstream call, which only the benchmark's baseline wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from sources.errors import SourceError, SourceNotFound
+from sources.records import (
+    Case,
+    CaseComment,
+    CreditMemo,
+    Customer,
+    CustomerProfile,
+    InventoryLevel,
+    Invoice,
+    Location,
+    Order,
+    Page,
+    Product,
+    Return,
+    Shipment,
+)
+
+if TYPE_CHECKING:
+    from sources import Sources
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+R = TypeVar("R")
+
+ERP_BATCH = 100
+WMS_SKU_BATCH = 250
+WMS_ORDER_BATCH = 100
+SERVICEDESK_BATCH = 100
+
+tracer = trace.get_tracer("retailgraph.resolvers")
+
+
+@contextmanager
+def batch_span(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> Iterator[Span]:
+    """A span around one loader batch; the upstream calls it makes become its children."""
+    name = type(loader).__name__
+    with tracer.start_as_current_span(
+        f"load {name}", attributes={"retailgraph.loader": name, "retailgraph.batch.keys": len(keys)}
+    ) as span:
+        yield span
+
+
+def _failed(span: Span, errors: Sequence[object]) -> None:
+    """Mark a batch span failed when keys came back as source errors."""
+    failures = [e for e in errors if isinstance(e, SourceError)]
+    if failures:
+        span.set_status(Status(StatusCode.ERROR, type(failures[0]).__name__))
+        span.set_attribute("retailgraph.batch.failed_keys", len(failures))
+
+
+class SourceLoader(DataLoader[K, R], Generic[K, R]):
+    """A loader over one bulk source method returning a dict keyed like the input."""
+
+    max_batch_size: int | None = ERP_BATCH
+
+    def __init__(self, loaders: Loaders) -> None:
+        super().__init__(
+            loop=asyncio.get_running_loop(), batch=loaders.batching, cache=loaders.batching
+        )
+        self.loaders = loaders
+        self.sources = loaders.sources
+        self.batches = 0
+
+    async def fetch(self, keys: list[K]) -> Mapping[K, R]:
+        """Call the bulk source method for these keys."""
+        raise NotImplementedError
+
+    def missing(self) -> R:
+        """What a key the upstream does not know resolves to."""
+        raise NotImplementedError
+
+    def prime_related(self, values: Mapping[K, Any]) -> None:
+        """Hand records found here to the loaders that look them up by their own key."""
+
+    # aiodataloader rejects the key's future when its value is an exception object.
+    async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
+        """Load one batch; a failed batch answers every key with the error."""
+        self.batches += 1
+        with batch_span(self, keys) as span:
+            try:
+                found = await self.fetch(keys)
+            except SourceError as exc:
+                _failed(span, [exc])
+                return [exc for _ in keys]
+        self.prime_related(found)
+        return [found[key] if key in found else self.missing() for key in keys]
+
+
+class RecordLoader(SourceLoader[K, V | None]):
+    """A loader of single records; an unknown key is None."""
+
+    def missing(self) -> V | None:
+        """No record for this key."""
+        return None
+
+
+class ListLoader(SourceLoader[K, list[V]]):
+    """A loader whose values are lists; an unknown key is an empty list."""
+
+    def missing(self) -> list[V]:
+        """No records for this key."""
+        return []
+
+
+def _prime(loader: DataLoader[Any, Any], pairs: Sequence[tuple[Hashable, object]]) -> None:
+    """Prime a loader with records already in hand."""
+    for key, value in pairs:
+        loader.prime(key, value)
+
+
+class CustomerByNumberLoader(RecordLoader[str, Customer]):
+    """ERP customers by customer number."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Customer]:
+        return await self.sources.erp.customers_by_numbers(keys)
+
+
+class CustomerByEmailLoader(RecordLoader[str, Customer]):
+    """ERP customers by lowercased email."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Customer]:
+        return await self.sources.erp.customers_by_emails(keys)
+
+    def prime_related(self, values: Mapping[str, Customer]) -> None:
+        _prime(self.loaders.customer_by_number, [(c.number, c) for c in values.values()])
+
+
+class OrderByNumberLoader(RecordLoader[str, Order]):
+    """ERP orders (live or archived) by order number."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Order]:
+        return await self.sources.erp.orders_by_numbers(keys)
+
+
+class OrdersByCustomerNumberLoader(ListLoader[str, Order]):
+    """Every order of a customer, newest first."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Order]]:
+        return await self.sources.erp.orders_by_customer_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Order]]) -> None:
+        _prime(self.loaders.order_by_number, [(o.number, o) for os in values.values() for o in os])
+
+
+class InvoiceByNumberLoader(RecordLoader[str, Invoice]):
+    """ERP invoices by invoice number."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Invoice]:
+        return await self.sources.erp.invoices_by_numbers(keys)
+
+
+class InvoicesByOrderNumberLoader(ListLoader[str, Invoice]):
+    """Invoices of an order."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Invoice]]:
+        return await self.sources.erp.invoices_by_order_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Invoice]]) -> None:
+        _prime(self.loaders.invoice_by_number, [(i.number, i) for v in values.values() for i in v])
+
+
+class InvoicesByCustomerNumberLoader(ListLoader[str, Invoice]):
+    """Invoices of a customer, newest first."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Invoice]]:
+        return await self.sources.erp.invoices_by_customer_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Invoice]]) -> None:
+        _prime(self.loaders.invoice_by_number, [(i.number, i) for v in values.values() for i in v])
+
+
+class CreditMemoByNumberLoader(RecordLoader[str, CreditMemo]):
+    """ERP credit memos by number."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, CreditMemo]:
+        return await self.sources.erp.credit_memos_by_numbers(keys)
+
+
+class CreditMemosByInvoiceNumberLoader(ListLoader[str, CreditMemo]):
+    """Credit memos raised against an invoice."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[CreditMemo]]:
+        return await self.sources.erp.credit_memos_by_invoice_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[CreditMemo]]) -> None:
+        pairs = [(m.number, m) for v in values.values() for m in v]
+        _prime(self.loaders.credit_memo_by_number, pairs)
+
+
+class CreditMemosByReturnNumberLoader(ListLoader[str, CreditMemo]):
+    """Credit memos settling a return (their externalDocumentNumber is the RMA)."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[CreditMemo]]:
+        return await self.sources.erp.credit_memos_by_return_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[CreditMemo]]) -> None:
+        pairs = [(m.number, m) for v in values.values() for m in v]
+        _prime(self.loaders.credit_memo_by_number, pairs)
+
+
+class ReturnByNumberLoader(RecordLoader[str, Return]):
+    """ERP sales return orders by RMA number."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Return]:
+        return await self.sources.erp.returns_by_numbers(keys)
+
+
+class ReturnsByOrderNumberLoader(ListLoader[str, Return]):
+    """Returns raised against an order."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Return]]:
+        return await self.sources.erp.returns_by_order_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Return]]) -> None:
+        pairs = [(r.rma_number, r) for v in values.values() for r in v]
+        _prime(self.loaders.return_by_number, pairs)
+
+
+class ReturnsByCustomerNumberLoader(ListLoader[str, Return]):
+    """Returns of a customer."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Return]]:
+        return await self.sources.erp.returns_by_customer_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Return]]) -> None:
+        pairs = [(r.rma_number, r) for v in values.values() for r in v]
+        _prime(self.loaders.return_by_number, pairs)
+
+
+class ProductBySkuLoader(RecordLoader[str, Product]):
+    """ERP items by SKU."""
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Product]:
+        return await self.sources.erp.products_by_skus(keys)
+
+
+class InventoryLevelsBySkuLoader(ListLoader[str, InventoryLevel]):
+    """WMS stock of a SKU at every location."""
+
+    max_batch_size = WMS_SKU_BATCH
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[InventoryLevel]]:
+        return await self.sources.wms.inventory_levels(keys)
+
+
+class LocationByIdLoader(RecordLoader[str, Location]):
+    """WMS locations by id (the WMS lists them all at once)."""
+
+    max_batch_size = None
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, Location]:
+        return {location.id: location for location in await self.sources.wms.locations()}
+
+
+class ShipmentsByOrderNumberLoader(ListLoader[str, Shipment]):
+    """WMS shipments of an order."""
+
+    max_batch_size = WMS_ORDER_BATCH
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Shipment]]:
+        return await self.sources.wms.shipments_by_order_numbers(keys)
+
+
+class ProfileByCustomerNumberLoader(RecordLoader[str, CustomerProfile]):
+    """Service-platform end users (loyalty) by customer number."""
+
+    max_batch_size = SERVICEDESK_BATCH
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, CustomerProfile]:
+        return await self.sources.servicedesk.profiles_by_customer_numbers(keys)
+
+
+class ProfileByUserIdLoader(RecordLoader[int, CustomerProfile]):
+    """Service-platform end users by user id (a case's requester)."""
+
+    max_batch_size = SERVICEDESK_BATCH
+
+    async def fetch(self, keys: list[int]) -> Mapping[int, CustomerProfile]:
+        # Optional on the client until the interface lists it; without it, requesters stay unknown.
+        lookup = getattr(self.sources.servicedesk, "profiles_by_user_ids", None)
+        return {} if lookup is None else await lookup(keys)
+
+
+class CaseByIdLoader(RecordLoader[int, Case]):
+    """Service-platform tickets by id."""
+
+    max_batch_size = SERVICEDESK_BATCH
+
+    async def fetch(self, keys: list[int]) -> Mapping[int, Case]:
+        return await self.sources.servicedesk.cases_by_ids(keys)
+
+
+class CasesByCustomerNumberLoader(ListLoader[str, Case]):
+    """Every ticket a customer requested, newest first."""
+
+    max_batch_size = SERVICEDESK_BATCH
+
+    async def fetch(self, keys: list[str]) -> Mapping[str, list[Case]]:
+        return await self.sources.servicedesk.cases_by_customer_numbers(keys)
+
+    def prime_related(self, values: Mapping[str, list[Case]]) -> None:
+        _prime(self.loaders.case_by_id, [(c.id, c) for v in values.values() for c in v])
+
+
+class CallLoader(SourceLoader[K, R]):
+    """A loader over a non-batchable source call: dedups identical calls, runs the rest at once."""
+
+    max_batch_size = None
+
+    def call(self, key: K) -> Awaitable[R]:
+        """The source call for one key."""
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
+        """Run every call concurrently; each key fails alone, a 404 is the missing value."""
+        self.batches += 1
+        with batch_span(self, keys) as span:
+            results = await asyncio.gather(*(self.call(key) for key in keys), return_exceptions=True)
+            _failed(span, results)
+        return [self.missing() if isinstance(r, SourceNotFound) else _checked(r) for r in results]
+
+
+def _checked(result: R | BaseException) -> R | BaseException:
+    """Pass source errors through as values; re-raise anything unexpected."""
+    if isinstance(result, BaseException) and not isinstance(result, SourceError):
+        raise result
+    return result
+
+
+class CaseCommentsPageLoader(CallLoader[tuple[int, int, str | None], Page[CaseComment]]):
+    """One page of a case's timeline, by (case id, page size, upstream cursor)."""
+
+    def call(self, key: tuple[int, int, str | None]) -> Awaitable[Page[CaseComment]]:
+        case_id, first, after = key
+        return self.sources.servicedesk.case_comments(case_id, first, after)
+
+    def missing(self) -> Page[CaseComment]:
+        """An unknown case has an empty timeline."""
+        return Page(items=())
+
+
+class RecentOrdersLoader(CallLoader[tuple[int, int], list[Order]]):
+    """A window of the company-wide open orders, by (limit, offset)."""
+
+    def call(self, key: tuple[int, int]) -> Awaitable[list[Order]]:
+        limit, offset = key
+        return self.sources.erp.recent_orders(limit, offset)
+
+    def missing(self) -> list[Order]:
+        """An empty window."""
+        return []
+
+
+class CustomerSearchLoader(CallLoader[tuple[str, int, int], list[Customer]]):
+    """A window of a customer search, by (text, limit, offset)."""
+
+    def call(self, key: tuple[str, int, int]) -> Awaitable[list[Customer]]:
+        text, limit, offset = key
+        return self.sources.erp.search_customers(text, limit, offset)
+
+    def missing(self) -> list[Customer]:
+        """An empty window."""
+        return []
+
+
+class Loaders:
+    """Every loader of one request, sharing the request's sources."""
+
+    def __init__(self, sources: Sources, *, batching: bool = True) -> None:
+        self.sources = sources
+        self.batching = batching  # off only for the benchmark's no-loader baseline
+        self.customer_by_number = CustomerByNumberLoader(self)
+        self.customer_by_email = CustomerByEmailLoader(self)
+        self.customer_search = CustomerSearchLoader(self)
+        self.order_by_number = OrderByNumberLoader(self)
+        self.orders_by_customer_number = OrdersByCustomerNumberLoader(self)
+        self.recent_orders = RecentOrdersLoader(self)
+        self.invoice_by_number = InvoiceByNumberLoader(self)
+        self.invoices_by_order_number = InvoicesByOrderNumberLoader(self)
+        self.invoices_by_customer_number = InvoicesByCustomerNumberLoader(self)
+        self.credit_memo_by_number = CreditMemoByNumberLoader(self)
+        self.credit_memos_by_invoice_number = CreditMemosByInvoiceNumberLoader(self)
+        self.credit_memos_by_return_number = CreditMemosByReturnNumberLoader(self)
+        self.return_by_number = ReturnByNumberLoader(self)
+        self.returns_by_order_number = ReturnsByOrderNumberLoader(self)
+        self.returns_by_customer_number = ReturnsByCustomerNumberLoader(self)
+        self.product_by_sku = ProductBySkuLoader(self)
+        self.inventory_levels_by_sku = InventoryLevelsBySkuLoader(self)
+        self.location_by_id = LocationByIdLoader(self)
+        self.shipments_by_order_number = ShipmentsByOrderNumberLoader(self)
+        self.profile_by_customer_number = ProfileByCustomerNumberLoader(self)
+        self.profile_by_user_id = ProfileByUserIdLoader(self)
+        self.case_by_id = CaseByIdLoader(self)
+        self.cases_by_customer_number = CasesByCustomerNumberLoader(self)
+        self.case_comments_page = CaseCommentsPageLoader(self)
+
+    def batch_counts(self) -> dict[str, int]:
+        """How many batches each loader dispatched (for tests and tracing)."""
+        return {
+            name: loader.batches
+            for name, loader in vars(self).items()
+            if isinstance(loader, SourceLoader) and loader.batches
+        }
