@@ -15,17 +15,21 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from graph.auth import Authenticator
 from graph.context import Context, get_context
+from graph.http import middleware
+from graph.limits import Governor
+from graph.schema import build_schema
 from graph.schema import schema as default_schema
 from graph.settings import Settings
+from graph.view import GovernedGraphQL
 from sources import build_sources
 
 
-class GraphQLView(GraphQL[Context, None]):
-    """The strawberry ASGI view with our per-request context."""
+class GraphQLView(GovernedGraphQL):
+    """The governed strawberry ASGI view with our per-request context."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
         """Build a fresh context (principal, loaders, sources) for this request."""
@@ -49,10 +53,22 @@ def create_app(
         finally:
             await sources.aclose()
 
+    # Governance (docs/security.md): auth and HTTP hardening as middleware; persisted
+    # queries, limits, cost and budget as the first schema extension after error formatting.
+    authenticator = Authenticator(settings, jwks_transport=(transports or {}).get("jwks"))
+    governor = Governor(settings)
+    schema = build_schema(
+        extensions=[governor.extension()],
+        mutation=getattr(default_schema, "mutation", None),
+        subscription=getattr(default_schema, "subscription", None),
+    )
     view = GraphQLView(
-        default_schema,
+        schema,
+        authenticator=authenticator,
         graphql_ide=None if settings.is_production else "graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allowed_origins=settings.cors_origins,
     )
     app = Starlette(
         routes=[
@@ -60,9 +76,12 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
         ],
+        middleware=middleware(settings, authenticator),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.governor = governor
+    app.state.authenticator = authenticator
     return app
 
 

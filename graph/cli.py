@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", required=True, dest="roles")
     token.add_argument("--sub", default="dev-user")
     token.add_argument("--ttl", type=int, default=3600)
+    token.add_argument("--client", default=None, help="client app id (selects its persisted-query safelist)")
     token.set_defaults(handler=_token)
     return parser
 
@@ -100,7 +101,9 @@ def _schema_export(args: argparse.Namespace) -> int:
 def _schema_check(args: argparse.Namespace) -> int:
     from graph.governance import compare_with_baseline
 
-    report = compare_with_baseline(open(args.baseline, encoding="utf-8").read())
+    from pathlib import Path
+
+    report = compare_with_baseline(Path(args.baseline).read_text(encoding="utf-8"))
     for line in report.lines():
         print(line)
     return 1 if report.breaking else 0
@@ -111,7 +114,7 @@ def _token(args: argparse.Namespace) -> int:
     from graph.settings import Settings
 
     settings = Settings.from_env(os.environ)
-    print(mint_token(settings, sub=args.sub, roles=args.roles, ttl_s=args.ttl))
+    print(mint_token(settings, sub=args.sub, roles=args.roles, ttl_s=args.ttl, client_id=args.client))
     return 0
 
 

@@ -29,6 +29,9 @@ class Settings:
     servicedesk_token: str = field(default="sandbox-token", repr=False)
     source_timeout_s: float = 5.0
     cache_size: int = 50_000
+    # Off only for the benchmark's "no loaders, no cache" baseline.
+    batching: bool = True
+    entity_cache: bool = True
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None
@@ -40,8 +43,24 @@ class Settings:
     return_window_days: int = 30
     refund_approval_threshold: Decimal = Decimal("500.00")
     mutation_wait_s: float = 2.0
+    # Orchestrator steps: attempts per step for transient upstream failures, first backoff.
+    workflow_step_attempts: int = 4
+    workflow_retry_interval_s: float = 0.2
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
+    # API governance (graph/limits.py, graph/cost.py, graph/persisted.py; docs/security.md)
+    max_query_depth: int = 15
+    max_query_aliases: int = 50
+    max_query_tokens: int = 5000
+    max_query_directives: int = 50
+    max_page_size: int = 100
+    max_query_cost: int = 1000
+    cost_bucket_size: int = 2000
+    cost_restore_rate: float = 100.0
+    cost_default_list_size: int = 10
+    apq_cache_size: int = 1000
+    trusted_documents_dir: str | None = None
+    max_subscriptions_per_connection: int = 10
 
     @property
     def is_production(self) -> bool:
