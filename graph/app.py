@@ -6,25 +6,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from graph import logs, metrics, tracing
 from graph.auth import Authenticator
 from graph.context import Context, get_context
 from graph.http import middleware
 from graph.limits import Governor
+from graph.resilience import budget_extension, readyz
 from graph.schema import build_schema
 from graph.schema import schema as default_schema
 from graph.settings import Settings
+from graph.types.ops import start_ops_refresher
 from graph.view import GovernedGraphQL
+from orchestrator import start_orchestrator
 from sources import build_sources
 
 
@@ -35,6 +41,11 @@ class GraphQLView(GovernedGraphQL):
         """Build a fresh context (principal, loaders, sources) for this request."""
         return await get_context(request, response)
 
+    async def process_result(self, request: Any, result: Any) -> Any:
+        """Note the operation's cost for its log line and metrics, then shape the response."""
+        tracing.note_result(result)
+        return await super().process_result(request, result)
+
 
 def create_app(
     settings: Settings | None = None,
@@ -43,22 +54,34 @@ def create_app(
 ) -> Starlette:
     """Build the app; the lifespan opens one pooled client per source and closes it."""
     settings = settings or Settings.from_env()
+    tracing.configure_tracing()  # docs/observability.md: OTEL_* variables, off by default
+    logs.configure_logging(settings.log_level, settings.log_format)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sources = build_sources(settings, transports=dict(transports or {}))
         app.state.sources = sources
+        # Workflows use the sources, so the orchestrator starts after them and stops first.
+        orchestrator = await start_orchestrator(settings, sources)
+        app.state.orchestrator = app.state.workflows = orchestrator
+        refresher = start_ops_refresher(app.state, settings.ops_refresh_s)
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                await asyncio.gather(refresher, return_exceptions=True)
+            await orchestrator.close()
             await sources.aclose()
+            metrics.process_exiting()
 
     # Governance (docs/security.md): auth and HTTP hardening as middleware; persisted
     # queries, limits, cost and budget as the first schema extension after error formatting.
     authenticator = Authenticator(settings, jwks_transport=(transports or {}).get("jwks"))
     governor = Governor(settings)
     schema = build_schema(
-        extensions=[governor.extension()],
+        # budget_extension: each query's deadline and extensions.stale (docs/resilience.md)
+        extensions=[governor.extension(), tracing.OperationTelemetry, budget_extension(settings)],
         mutation=getattr(default_schema, "mutation", None),
         subscription=getattr(default_schema, "subscription", None),
     )
@@ -75,8 +98,10 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics.metrics_endpoint),
         ],
-        middleware=middleware(settings, authenticator),
+        middleware=[Middleware(tracing.TelemetryMiddleware), *middleware(settings, authenticator)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +73,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     from graph.settings import Settings
 
-    Settings.from_env()  # fail fast on bad configuration, before forking workers
+    settings = Settings.from_env()  # fail fast on bad configuration, before forking workers
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share /metrics through sample files; set before any of them imports prometheus.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str((settings.data_dir / "prometheus").resolve())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _fresh_sample_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    # Only now: graph.logs imports no metrics, so this supervising process writes no samples.
+    from graph.logs import uvicorn_log_config
+
     uvicorn.run(
         "graph.app:create_app",
         factory=True,
@@ -80,8 +89,17 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        log_config=uvicorn_log_config(settings.log_format),
+        access_log=False,  # graph/logs.py writes one structured line per operation instead
     )
     return 0
+
+
+def _fresh_sample_dir(path: Path) -> None:
+    """Create prometheus-client's multiprocess directory and empty it: stale files add old counts."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -6,7 +6,9 @@ The model follows Shopify's Admin API calculated query cost:
     object, interface, union      1 (plus what is selected inside it)
     list field                    size × (1 + selection), size = `first`/`last`, else the
                                   product of the lengths of its list arguments (`ids`,
-                                  `skus`, …), else `default_list_size`
+                                  `skus`, …), else the field's hint in `LIST_SIZE_HINTS`
+                                  (parent-bounded lists: an order's lines), else
+                                  `default_list_size`
     connection field (`first`)    1 + selection, where its `edges`/`nodes` lists take
                                   `first` (or the argument's schema default) as their size
     mutation root field           +10
@@ -53,6 +55,21 @@ from graphql.utilities import get_operation_ast
 
 SLICING_ARGUMENTS = ("first", "last")
 MUTATION_COST = 10
+# Expected sizes of lists that are bounded by their parent and take no `first`: an order has
+# a handful of lines, one or two shipments and invoices. Estimating them at the generic
+# default (10) would price the agent's customer-360 at 10× its real weight.
+LIST_SIZE_HINTS: Mapping[tuple[str, str], int] = {
+    ("Order", "lines"): 5,
+    ("Order", "shipments"): 2,
+    ("Order", "invoices"): 2,
+    ("Order", "returns"): 2,
+    ("Invoice", "creditMemos"): 2,
+    ("Shipment", "lines"): 5,
+    ("Return", "lines"): 3,
+    ("ReturnEligibility", "lines"): 5,
+    ("Product", "inventory"): 12,
+    ("Workflow", "steps"): 6,
+}
 
 
 @dataclass(frozen=True)
@@ -268,7 +285,8 @@ class _Calculator:
         )
         if is_list:
             items = slice_size if slice_size is not None else size
-            items = self.default_list_size if items is None else items
+            if items is None:
+                items = LIST_SIZE_HINTS.get((parent.name, name), self.default_list_size)
             inner = self.selection_cost(node.selection_set, named, None) if node.selection_set else 0
             return items * (1 + inner)
         inherited = slice_size if any(a in definition.args for a in SLICING_ARGUMENTS) else None

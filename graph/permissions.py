@@ -72,6 +72,7 @@ ROLE_GATES: Mapping[str, Mapping[str, tuple[Role, ...]]] = {
     "Invoice": {"creditMemos": OFFICE},
     "CreditMemo": {"invoice": OFFICE},
     "Mutation": {"*": (A, S, D), "approveRefund": (S, D), "addCaseNote": (A, S, T, D)},
+    "Query": {"operationsSummary": (S, D)},
 }
 # Types no one else may see at all: the directive goes on the type, and node(id) refuses it.
 GATED_TYPES: Mapping[str, tuple[Role, ...]] = {"Invoice": OFFICE, "CreditMemo": OFFICE}

@@ -54,13 +54,40 @@ class Settings:
     max_query_tokens: int = 5000
     max_query_directives: int = 50
     max_page_size: int = 100
-    max_query_cost: int = 1000
-    cost_bucket_size: int = 2000
-    cost_restore_rate: float = 100.0
+    max_query_cost: int = 2000
+    cost_bucket_size: int = 4000
+    cost_restore_rate: float = 200.0
     cost_default_list_size: int = 10
     apq_cache_size: int = 1000
     trusted_documents_dir: str | None = None
     max_subscriptions_per_connection: int = 10
+    # Observability (docs/observability.md): the ops view's cache of upstream and journal reads.
+    ops_summary_ttl_s: float = 30.0
+    ops_refresh_s: float = 0.0  # > 0: recompute the ops gauges (case aging, backlog) this often
+    log_level: str = "INFO"
+    log_format: str = "json"  # or "text" for a terminal
+    # Resilience (sources/resilience.py; docs/resilience.md). Shared values apply to every
+    # source; sources.config reads `{source}_{name}` first, so a per-source field overrides.
+    request_budget_s: float = 2.5  # deadline of one query operation, carried to every call
+    connect_timeout_s: float = 1.0
+    retry_attempts: int = 3  # idempotent reads, first try included
+    write_retry_attempts: int = 1  # keyed writes; the orchestrator retries whole steps
+    retry_backoff_s: float = 0.05
+    retry_backoff_max_s: float = 1.0
+    max_retry_after_s: float = 5.0
+    retry_budget_ratio: float = 0.2
+    retry_budget_min: int = 10
+    retry_budget_window_s: float = 10.0
+    breaker_failure_rate: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 10.0
+    breaker_open_s: float = 5.0
+    breaker_half_open_calls: int = 3
+    max_queue: int = 64
+    health_window_s: float = 30.0
+    erp_max_concurrency: int = 16
+    wms_max_concurrency: int = 32
+    servicedesk_max_concurrency: int = 16
 
     @property
     def is_production(self) -> bool:

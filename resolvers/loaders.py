@@ -20,7 +20,7 @@ from aiodataloader import DataLoader
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from sources.errors import SourceError, SourceNotFound
+from sources.errors import PartlyStale, SourceError, SourceNotFound
 from sources.records import (
     Case,
     CaseComment,
@@ -101,11 +101,18 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
         with batch_span(self, keys) as span:
             try:
                 found = await self.fetch(keys)
+            except PartlyStale as exc:  # stale copies of some keys: those answer, the rest fail
+                _failed(span, [exc])
+                return [self.from_stale(exc.stale[k]) if k in exc.stale else exc for k in keys]
             except SourceError as exc:
                 _failed(span, [exc])
                 return [exc for _ in keys]
         self.prime_related(found)
         return [found[key] if key in found else self.missing() for key in keys]
+
+    def from_stale(self, value: Any) -> R:
+        """A stale cached value as this loader answers it."""
+        return value  # type: ignore[no-any-return]
 
 
 class RecordLoader(SourceLoader[K, V | None]):
@@ -122,6 +129,10 @@ class ListLoader(SourceLoader[K, list[V]]):
     def missing(self) -> list[V]:
         """No records for this key."""
         return []
+
+    def from_stale(self, value: Any) -> list[V]:
+        """A stale cached tuple as a list."""
+        return list(value)
 
 
 def _prime(loader: DataLoader[Any, Any], pairs: Sequence[tuple[Hashable, object]]) -> None:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from .errors import (
     SourceUnavailable,
 )
 from .http import HttpSource
+from .retry import Sleep
 from .servicedesk import ServiceDeskClient
 from .wms import WmsClient
 
@@ -76,24 +79,28 @@ def build_sources(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     *,
     clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
 ) -> Sources:
-    """The three clients, configured from settings (see `SourceConfig.for_source`)."""
+    """The three clients, configured from settings (see `SourceConfig.for_source`).
+
+    `clock`, `sleep` and `rng` drive caches, breakers, budgets and backoff; tests pass fakes.
+    """
     transports = transports or {}
     company_id = _setting(settings_like, "erp_company_id")
+    shared: dict[str, Any] = {"clock": clock, "sleep": sleep, "rng": rng}
     return Sources(
         erp=ErpClient(
             SourceConfig.for_source("erp", settings_like),
             transports.get("erp"),
-            clock=clock,
             company_id=str(company_id) if company_id else None,
+            **shared,
         ),
-        wms=WmsClient(
-            SourceConfig.for_source("wms", settings_like), transports.get("wms"), clock=clock
-        ),
+        wms=WmsClient(SourceConfig.for_source("wms", settings_like), transports.get("wms"), **shared),
         servicedesk=ServiceDeskClient(
             SourceConfig.for_source("servicedesk", settings_like),
             transports.get("servicedesk"),
-            clock=clock,
+            **shared,
         ),
     )
 

@@ -33,6 +33,30 @@ DEFAULT_CACHE_TTL_S: Mapping[str, float] = MappingProxyType(
 )
 DEFAULT_TTL_S = 60.0
 
+# The resilience policy (sources/resilience.py, docs/resilience.md): setting name → default.
+# Each is read as `{source}_{name}` first, then as the shared `{name}`.
+RESILIENCE_DEFAULTS: Mapping[str, float] = MappingProxyType(
+    {
+        "connect_timeout_s": 1.0,
+        "retry_attempts": 3,
+        "write_retry_attempts": 1,
+        "retry_backoff_s": 0.05,
+        "retry_backoff_max_s": 1.0,
+        "max_retry_after_s": 5.0,
+        "retry_budget_ratio": 0.2,
+        "retry_budget_min": 10,
+        "retry_budget_window_s": 10.0,
+        "breaker_failure_rate": 0.5,
+        "breaker_min_calls": 20,
+        "breaker_window_s": 10.0,
+        "breaker_open_s": 5.0,
+        "breaker_half_open_calls": 3,
+        "max_concurrency": 32,
+        "max_queue": 64,
+        "health_window_s": 30.0,
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
@@ -49,6 +73,24 @@ class SourceConfig:
     max_filter_chars: int = 2048
     page_size: int = 1000
     cache_enabled: bool = True
+    # resilience (defaults in RESILIENCE_DEFAULTS; see docs/resilience.md)
+    connect_timeout_s: float = 1.0
+    retry_attempts: int = 3
+    write_retry_attempts: int = 1
+    retry_backoff_s: float = 0.05
+    retry_backoff_max_s: float = 1.0
+    max_retry_after_s: float = 5.0
+    retry_budget_ratio: float = 0.2
+    retry_budget_min: int = 10
+    retry_budget_window_s: float = 10.0
+    breaker_failure_rate: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 10.0
+    breaker_open_s: float = 5.0
+    breaker_half_open_calls: int = 3
+    max_concurrency: int = 32
+    max_queue: int = 64
+    health_window_s: float = 30.0
 
     def ttl_for(self, kind: str, family: str) -> float:
         """Freshness of one cache kind: its own setting, else its family's, else the default."""
@@ -65,7 +107,8 @@ class SourceConfig:
         Read, each optional: `{name}_url`, `{name}_token`, `{name}_timeout_s` (else
         `source_timeout_s`), `{name}_max_batch`, `cache_size`, `cache_ttl_s` (mapping of
         family/kind → seconds), `stale_ttl_s`, `entity_cache` (False turns caching off, for
-        the benchmark's baseline). A ready `SourceConfig` under `{name}` wins.
+        the benchmark's baseline), and every resilience setting of `RESILIENCE_DEFAULTS` as
+        `{name}_{setting}`, else `{setting}`. A ready `SourceConfig` under `{name}` wins.
         """
         ready = _read(settings, name)
         if isinstance(ready, SourceConfig):
@@ -85,7 +128,19 @@ class SourceConfig:
             cache_size=int(_read(settings, "cache_size") or 10_000),
             stale_ttl_s=float(_read(settings, "stale_ttl_s") or 3600.0),
             cache_enabled=_read(settings, "entity_cache") is not False,
+            **_resilience(settings, name),
         )
+
+
+def _resilience(settings: Any, name: str) -> dict[str, Any]:
+    """The resilience settings of one source: its own value, else the shared one, else default."""
+    values: dict[str, Any] = {}
+    for setting, default in RESILIENCE_DEFAULTS.items():
+        value = _read(settings, f"{name}_{setting}")
+        if value is None:
+            value = _read(settings, setting)
+        values[setting] = type(default)(default if value is None else value)
+    return values
 
 
 def _read(settings: Any, name: str) -> Any:

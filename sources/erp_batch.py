@@ -111,8 +111,9 @@ class ErpQueries(HttpSource):
             {"id": str(n), "method": "GET", "url": url, "headers": self._page_headers}
             for n, url in enumerate(urls)
         ]
+        # Only GETs inside: safe to retry like any read.
         body = await self._request_json(
-            "POST", BATCH_PATH, json={"requests": requests}, route="POST $batch"
+            "POST", BATCH_PATH, json={"requests": requests}, route="POST $batch", idempotent=True
         )
         try:
             responses = {str(r["id"]): r for r in body["responses"]}

@@ -7,7 +7,8 @@ Every failure of an upstream call is translated once, in `sources/http.py`, into
     │   ├── SourceTimeout            the call's deadline passed (or the request's budget)
     │   ├── SourceThrottled          429 over quota; .retry_after in seconds when given
     │   ├── CircuitOpen              the source's breaker is open: failed fast, not sent
-    │   └── BulkheadFull             too many calls to the source in flight and queued
+    │   ├── BulkheadFull             too many calls to the source in flight and queued
+    │   └── PartlyStale              failed, but stale copies of some keys were found (.stale)
     ├── SourceRejected               4xx other than 404 and 429 (.status, upstream .code)
     │   └── SourceConflict           409: stale etag, insufficient stock
     └── SourceNotFound               404 on a single-entity read
@@ -17,6 +18,9 @@ to report a business failure, and `SourceNotFound` to answer `null`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 
 class SourceError(Exception):
@@ -63,6 +67,14 @@ class CircuitOpen(SourceUnavailable):
 
 class BulkheadFull(SourceUnavailable):
     """The source's bulkhead (concurrent calls and their queue) is full; not sent."""
+
+
+class PartlyStale(SourceUnavailable):
+    """A bulk read failed; `.stale` holds the stale copies found for some of its keys."""
+
+    def __init__(self, cause: SourceUnavailable, stale: Mapping[Any, Any]) -> None:
+        super().__init__(cause.source, cause.message, status=cause.status, code=cause.code)
+        self.stale = dict(stale)
 
 
 class SourceRejected(SourceError):

@@ -1,13 +1,17 @@
 """The HTTP base every source client shares: auth, JSON, error translation, call counting.
 
 A read passes, in order: the entity cache and single-flight (`_load`, `_shared`), then
-`_request_json`, then `_send`, the one place a request leaves the process. Retries, circuit
-breaking and bulkheads belong around `_send` and nowhere else.
+`_request_json`, then `_send`, the one place a request leaves the process. `_send` hands
+each request to the source's `Resilience` (deadline budget, circuit breaker, bulkhead,
+retries: `sources/resilience.py`), which runs `_attempt`, one network round trip, as often
+as the policy allows. When a keyed read fails and the operation allows it (`RequestScope`),
+`_load` serves the stale cached copy instead and notes its age (stale-if-error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,16 +19,25 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 import orjson
-from opentelemetry.trace import Status, StatusCode
 
 from .cache import CacheSet, Clock, EntityCache
 from .config import SourceConfig
-from .errors import SourceError, SourceTimeout, SourceUnavailable, error_for_status
+from .deadline import current_scope
+from .errors import (
+    PartlyStale,
+    SourceError,
+    SourceTimeout,
+    SourceUnavailable,
+    error_for_status,
+)
 from .flight import KeyedFlight, SingleFlight
+from .resilience import KEYED_WRITE, READ, WRITE, Resilience
+from .retry import Sleep
 from .telemetry import record_batch, record_upstream_call, upstream_span
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(slots=True)
@@ -48,9 +61,12 @@ class HttpSource:
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.config = config
         self.stats = SourceStats()
+        self.resilience = Resilience(config, clock=clock, rng=rng, sleep=sleep)
         self.caches = CacheSet(
             self.CACHE_FAMILIES,
             config.ttl_for,
@@ -67,7 +83,7 @@ class HttpSource:
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             transport=transport,
-            timeout=httpx.Timeout(config.timeout_s),
+            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
             headers={
                 "Authorization": f"Bearer {config.token}",
                 "Accept": "application/json",
@@ -106,15 +122,44 @@ class HttpSource:
         *,
         many: bool = False,
     ) -> dict[K, Any]:
-        """Cached, single-flighted bulk read; `many` kinds map every key (empty = ())."""
+        """Cached, single-flighted bulk read; `many` kinds map every key (empty = ()).
+
+        When the upstream is unavailable and the operation allows stale data, the stale
+        copies are served instead (their age noted in the request scope); a `PartlyStale`
+        error carries them when only some keys have one.
+        """
 
         async def measured(wanted: list[K]) -> Mapping[K, Any]:
             record_batch(self.source, kind, len(wanted))
             return await fetch(wanted)
 
-        if many:
-            return await self._flights[kind].load(keys, measured, default=())
-        return await self._flights[kind].load(keys, measured)
+        try:
+            if many:
+                return await self._flights[kind].load(keys, measured, default=())
+            return await self._flights[kind].load(keys, measured)
+        except SourceUnavailable as exc:
+            return self._stale_or_raise(kind, keys, exc)
+
+    def _stale_or_raise(self, kind: str, keys: Sequence[K], exc: SourceUnavailable) -> dict[K, Any]:
+        """Stale-if-error: every key's stale copy, else `PartlyStale` (some) or `exc` (none)."""
+        scope = current_scope()
+        if scope is None or not scope.allow_stale:
+            raise exc
+        cache = self.caches[kind]
+        wanted = list(dict.fromkeys(keys))
+        found: dict[K, Any] = {}
+        oldest = 0.0
+        for key in wanted:
+            entry = cache.get_stale(key)
+            if entry is not None:
+                found[key], age = entry
+                oldest = max(oldest, age)
+        if not found:
+            raise exc
+        scope.note_stale(self.source, oldest)
+        if len(found) < len(wanted):
+            raise PartlyStale(exc, found) from exc
+        return found
 
     def _prime(self, kind: str, values: Mapping[Any, Any]) -> None:
         """Store entities learnt as a by-product of another read."""
@@ -133,8 +178,13 @@ class HttpSource:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         route: str | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
-        """Send one request and decode its JSON body; non-2xx become SourceErrors."""
+        """Send one request and decode its JSON body; non-2xx become SourceErrors.
+
+        `idempotent=True` marks a POST that only reads (the ERP's `$batch` of GETs) as safe
+        to retry; by default only GET/HEAD/OPTIONS and writes with an `Idempotency-Key` are.
+        """
         content = orjson.dumps(json) if json is not None else None
         request_headers = dict(headers or {})
         if content is not None:
@@ -142,7 +192,9 @@ class HttpSource:
         request = self._http.build_request(
             method, url, params=params, content=content, headers=request_headers
         )
-        response = await self._send(request, route=route or f"{method} {request.url.path}")
+        response = await self._send(
+            request, route=route or f"{method} {request.url.path}", idempotent=idempotent
+        )
         if response.status_code >= 400:
             raise self._status_error(response.status_code, response.content, response.headers)
         if not response.content:
@@ -150,34 +202,63 @@ class HttpSource:
         return self._decode(response.content, f"{method} {request.url.path}")
 
     async def _send(
-        self, request: httpx.Request, *, route: str, timeout_s: float | None = None
+        self,
+        request: httpx.Request,
+        *,
+        route: str,
+        timeout_s: float | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """The one exit to the network: deadline, counting and transport error translation."""
+        """The one exit to the network: each attempt under the source's resilience policy.
+
+        Answers any status below 500 other than 429 (the caller translates 4xx); 5xx, 429,
+        transport failures and timeouts raise SourceErrors, after the retries they earn.
+        """
+        if idempotent is None:
+            idempotent = request.method in SAFE_METHODS
+        if idempotent:
+            kind = READ
+        elif "idempotency-key" in request.headers:
+            kind = KEYED_WRITE
+        else:
+            kind = WRITE
+        return await self.resilience.call(
+            lambda timeout: self._attempt(request, route, timeout), kind=kind, timeout_s=timeout_s
+        )
+
+    async def _attempt(self, request: httpx.Request, route: str, timeout_s: float) -> httpx.Response:
+        """One network round trip within `timeout_s`: counted, traced, errors translated."""
         self.stats.calls += 1
         self.stats.by_route[route] = self.stats.by_route.get(route, 0) + 1
-        deadline = self.config.timeout_s if timeout_s is None else timeout_s
-        started, outcome = time.perf_counter(), "error"
-        template = route.removeprefix(f"{request.method} ")
-        with upstream_span(self.source, request.method, template, request.headers) as span:
-            try:
-                async with asyncio.timeout(deadline):
-                    response = await self._http.send(request)
-                    await response.aread()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with upstream_span(self.source, request.method, route, request.headers) as span:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        response = await self._http.send(request)
+                        await response.aread()
+                except (TimeoutError, httpx.TimeoutException) as exc:
+                    outcome = "timeout"
+                    raise SourceTimeout(
+                        self.source, f"{route} timed out after {timeout_s:.3g}s"
+                    ) from exc
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                    raise SourceUnavailable(
+                        self.source, f"{route} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
                 outcome = str(response.status_code)
                 span.set_attribute("http.response.status_code", response.status_code)
-                if response.status_code >= 400:
-                    span.set_status(Status(StatusCode.ERROR, outcome))
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise self._status_error(
+                        response.status_code, response.content, response.headers
+                    )
                 return response
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                outcome = "timeout"
-                raise SourceTimeout(self.source, f"{route} timed out after {deadline:g}s") from exc
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-                raise SourceUnavailable(
-                    self.source, f"{route} failed: {type(exc).__name__}: {exc}"
-                ) from exc
-            finally:
-                record_upstream_call(self.source, route, outcome, time.perf_counter() - started)
+        finally:
+            record_upstream_call(
+                self.source, route, outcome, time.perf_counter() - started
+            )
 
     def _decode(self, body: bytes, what: str) -> Any:
         """Parse a JSON body; garbage from upstream is an outage, not a crash."""

@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 from . import statuses
 from .http import HttpSource
-from .records import Case, CaseComment, CustomerProfile, Page
+from .records import Case, CaseComment, CaseStatus, CustomerProfile, Page
 
 T = TypeVar("T")
 MAX_IDS = 100
 MAX_PAGE = 100
+_SOLVED = frozenset({CaseStatus.SOLVED, CaseStatus.CLOSED})
 
 
 def _timestamp(value: Any) -> datetime:
@@ -174,6 +175,32 @@ class ServiceDeskClient(HttpSource):
             return Page(items=items, next_cursor=cursor, has_more=has_more)
 
         return await self._shared(("comments", int(case_id), size, after), run)
+
+    async def unsolved_cases(self, max_pages: int = 50) -> Page[Case]:
+        """Every ticket not solved or closed, for the ops view; `has_more` when cut at `max_pages`.
+
+        Walks `GET /api/v2/tickets.json` (cursor-paged, 100 a page). Real Zendesk's search API
+        (`type:ticket status<solved`) would read less; the sandbox does not offer it.
+        """
+        async def run() -> Page[Case]:
+            found: list[Case] = []
+            after: str | None = None
+            for _ in range(max_pages):
+                params = {"page[size]": str(MAX_PAGE)}
+                if after:
+                    params["page[after]"] = after
+                body = await self._request_json(
+                    "GET", "/api/v2/tickets.json", params=params, route="GET tickets"
+                )
+                tickets = (self._one(case, raw, "ticket") for raw in self._list(body, "tickets"))
+                found.extend(c for c in tickets if c.status not in _SOLVED)
+                meta = body.get("meta") or {}
+                after = meta.get("after_cursor")
+                if not meta.get("has_more") or not after:
+                    return Page(items=tuple(found))
+            return Page(items=tuple(found), next_cursor=after, has_more=True)
+
+        return await self._shared(("unsolved", max_pages), run)
 
     async def _requested(self, user_id: int) -> list[Case]:
         """Every ticket a user requested, following the cursor to the last page."""

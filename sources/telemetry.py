@@ -121,10 +121,11 @@ def upstream_span(
     source: str, method: str, route: str, headers: MutableMapping[str, str]
 ) -> Iterator[Span]:
     """A client span around one upstream call; injects W3C `traceparent` into `headers`."""
+    template = route.removeprefix(f"{method} ")  # routes often start with their method
     with tracer.start_as_current_span(
-        f"{source} {method} {route}",
+        f"{source} {method} {template}",
         kind=SpanKind.CLIENT,
-        attributes={"retailgraph.source": source, "http.request.method": method, "url.template": route},
+        attributes={"retailgraph.source": source, "http.request.method": method, "url.template": template},
     ) as span:
         propagate.inject(headers)
         try:

@@ -7,6 +7,7 @@ graph app, and the graph's sources talk to the three sandbox apps.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +28,10 @@ def sandbox() -> SandboxApps:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Development settings; sources reach the sandbox through transports, not ports."""
-    return Settings()
+def settings(tmp_path: Path) -> Settings:
+    """Development settings with a private data dir (the orchestrator's SQLite database);
+    sources reach the sandbox through transports, not ports."""
+    return Settings(data_dir=tmp_path / "data")
 
 
 @pytest.fixture

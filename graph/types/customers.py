@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -20,6 +20,7 @@ from resolvers import invoices as invoice_resolvers
 from resolvers import orders as order_resolvers
 from resolvers import returns as return_resolvers
 from sources import records
+from sources.errors import SourceUnavailable
 
 if TYPE_CHECKING:
     from graph.types.cases import CaseConnection
@@ -78,6 +79,29 @@ class Customer(relay.Node):
             credit_limit=Money.from_record(record.credit_limit),
             balance=Money.from_record(record.balance),
             blocked=record.blocked,
+        )
+
+    @classmethod
+    def from_profile(
+        cls, profile: records.CustomerProfile, erp_error: SourceUnavailable
+    ) -> Customer:
+        """The customer as the service platform knows them while the ERP is unavailable.
+
+        ERP-only facts (currency, credit limit, balance, blocked) resolve to `erp_error`, so
+        exactly those fields carry SOURCE_UNAVAILABLE (graphql-core raises an error value);
+        orders, invoices and returns fail on their own ERP reads, cases and loyalty resolve.
+        """
+        unavailable: Any = erp_error
+        return cls(
+            record=None,  # type: ignore[arg-type]
+            number=profile.customer_number,
+            name=profile.name,
+            email=profile.email,
+            phone=profile.phone,
+            currency_code=unavailable,
+            credit_limit=unavailable,
+            balance=unavailable,
+            blocked=unavailable,
         )
 
     @strawberry.field(

@@ -179,7 +179,7 @@ class Return(relay.Node):
     )
     async def refund(self, info: GraphInfo) -> Refund | None:
         found = await return_resolvers.resolve_return_refund(info.context.loaders, self.record)
-        return None if found is None else Refund.from_record(found)
+        return None if found is None else Refund.from_record(await overlay_refund(info, found))
 
     @strawberry.field(
         description="The replacement order raised for the return; null when there is none."
@@ -264,3 +264,15 @@ class ReturnEligibility:
                 for line in result.lines
             ],
         )
+
+
+async def overlay_refund(
+    info: GraphInfo, refund: return_resolvers.RefundRecord
+) -> return_resolvers.RefundRecord:
+    """The ERP's view of a refund, with the approval state and people the orchestrator recorded.
+
+    A Draft credit memo cannot tell "waiting for a supervisor" from "approved, not yet
+    posted"; for refunds retailgraph runs, the orchestrator can.
+    """
+    overlay = getattr(info.context.workflows, "refund_overlay", None)
+    return refund if overlay is None else await overlay(refund)
