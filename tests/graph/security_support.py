@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import base64
 import contextlib
 import json
@@ -26,8 +29,9 @@ PREFLIGHT = {"apollo-require-preflight": "true"}
 
 
 def production_settings(**overrides: Any) -> Settings:
-    """Production mode with an HS256 secret (and any governance overrides)."""
-    return Settings(**{"env": PRODUCTION, "jwt_secret": PRODUCTION_SECRET, **overrides})
+    """Production mode with an HS256 secret (and any governance overrides), in a fresh data dir."""
+    data_dir = Path(tempfile.mkdtemp(prefix="retailgraph-test-"))
+    return Settings(**{"env": PRODUCTION, "jwt_secret": PRODUCTION_SECRET, "data_dir": data_dir, **overrides})
 
 
 def bearer(settings: Settings, *roles: str, sub: str = "user-1", client_id: str | None = None) -> dict[str, str]:
