@@ -5,50 +5,17 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from workflow_support import (
-    DELIVERED,
-    INITIATE_RETURN,
-    Fault,
-    FaultyTransport,
-    Upstreams,
-    fast_settings,
-    return_input,
-    running_graph,
-    transports_for,
-)
+from workflow_fixtures import graph_app, settings, transports, upstreams
+from workflow_support import DELIVERED, INITIATE_RETURN, Fault, FaultyTransport, Upstreams, return_input
 
-from graph.settings import Settings
-from sandbox.apps import SandboxApps
+__all__ = ["graph_app", "settings", "transports", "upstreams"]  # fixtures shared with the conftests
 
 CREATE_RETURN = Fault("POST", r"/salesReturnOrders$", times=2)  # 503 twice, then through
-
-
-@pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    return fast_settings(tmp_path, **getattr(request, "param", {}))
-
-
-@pytest.fixture
-def transports(sandbox: SandboxApps) -> dict[str, FaultyTransport]:
-    return transports_for(sandbox)
-
-
-@pytest.fixture
-async def graph_app(settings: Settings, transports: dict[str, FaultyTransport]) -> AsyncIterator[Starlette]:
-    async with running_graph(settings, transports) as app:
-        yield app
-
-
-@pytest.fixture
-def upstreams(sandbox: SandboxApps) -> Upstreams:
-    return Upstreams(sandbox)
 
 
 async def assert_written_once(upstreams: Upstreams) -> list[dict[str, Any]]:
