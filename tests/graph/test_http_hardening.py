@@ -159,3 +159,22 @@ async def test_graphiql_is_served_to_browsers_in_development_only(
         hidden = await production.get("/graphql", headers={**browser, **bearer(settings, "developer")})
         assert hidden.status_code == 404 and "<html" not in hidden.text.lower()
         assert (await production.get("/graphql", headers=browser)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{ customer(number: "C-10001" { name } }', "Syntax Error"),
+        ('{ customer(number: "C-10001") { nmae } }', "Cannot query field 'nmae'"),
+        ("query ($n: Int!) { customer(number: $n) { name } }", "Variable"),
+    ],
+)
+async def test_a_malformed_query_gets_a_readable_coded_error_and_calls_nothing(
+    client: httpx.AsyncClient, sandbox: Any, document: str, message: str
+) -> None:
+    response = await client.post("/graphql", json={"query": document, "variables": {"n": 1}})
+    body = response.json()
+    assert response.status_code == 200 and "data" not in body
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert message in body["errors"][0]["message"]
+    assert await upstream_requests(sandbox) == 0
