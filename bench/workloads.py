@@ -1,11 +1,19 @@
-"""Benchmark workloads: a GraphQL document, variables drawn per request, and a response check."""
+"""Benchmark workloads: a GraphQL document, variables drawn per request, and a response check.
+
+Each request carries its own variables drawn over the whole seed (not one hot record) and is
+checked in full: HTTP 200, no `errors`, the expected shape. `marker` is what the wrk Lua
+script checks for in every response body (bench/wrk.py), beside the status and `"errors"`.
+The return workflow is a `Flow` of dependent requests (bench/flows.py).
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+from strawberry import relay
 
 CUSTOMER_360 = """
 query Customer360($number: String!, $first: Int!) {
@@ -52,8 +60,48 @@ query InventoryCheck($skus: [String!]!) {
 }
 """
 
+NODES = """
+query Nodes($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    __typename id
+    ... on Customer { number name }
+    ... on Order { number status total { amount } }
+    ... on Product { sku name unitPrice { amount } }
+    ... on Location { code name }
+  }
+}
+"""
+
+# The fewest upstream HTTP requests a cold customer-360 (the document above) can cost, and
+# why (docs/benchmark.md): two dependency levels, and per level what each API can combine.
+#   level 1, keyed by the customer number from the query:
+#     ERP  1  one $batch: customers, salesOrders+lines, salesInvoices+lines,
+#             salesReturnOrders+lines, salesCreditMemos, all `customerNumber eq …`
+#     desk 1  users/show_many?external_ids= (loyalty, and the user id tickets need)
+#   level 2, keyed by what level 1 returned (order numbers, SKUs, user id):
+#     ERP  1  one $batch: items by SKU (and whatever else is keyed by order/invoice number)
+#     WMS  2  /v1/shipments?order_numbers= and /v1/inventory-levels?skus= (two endpoints, no
+#             batch endpoint to combine them)
+#     desk 1  users/{id}/tickets/requested (one page: page[size]=100)
+# Nothing at level 2 can move to level 1: no API filters items, shipments, stock or tickets
+# by customer. The ERP's company id is read once per process, not per request.
+MIN_360_LEVELS = 2
+MIN_360_REQUESTS = {"erp": 2, "wms": 2, "servicedesk": 2}
+
 CUSTOMER_COUNT = 200
 SKU_COUNT = 300
+LOCATION_COUNT = 12
+NODE_TYPES = ("Customer", "Order", "Product", "Location")
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What the workloads draw from: the seed's keys (order numbers are read from the ERP)."""
+
+    customers: Sequence[str] = tuple(f"C-{10001 + n}" for n in range(CUSTOMER_COUNT))
+    skus: Sequence[str] = tuple(f"SKU-{n:05d}" for n in range(1, SKU_COUNT + 1))
+    locations: Sequence[str] = tuple(f"LOC-{n:02d}" for n in range(1, LOCATION_COUNT + 1))
+    orders: Sequence[str] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -64,60 +112,119 @@ class Workload:
     query: str
     variables: Callable[[random.Random], dict[str, Any]]
     check: Callable[[dict[str, Any]], str | None]
+    marker: str
 
 
-def _customer_number(rng: random.Random) -> str:
-    return f"C-{10001 + rng.randrange(CUSTOMER_COUNT)}"
+def _data(body: dict[str, Any], root: str) -> Any:
+    return (body.get("data") or {}).get(root)
 
 
 def _check_customer(body: dict[str, Any]) -> str | None:
-    customer = (body.get("data") or {}).get("customer")
-    if customer is None:
+    customer = _data(body, "customer")
+    if not isinstance(customer, dict) or not customer.get("number"):
         return "customer is null"
-    if not isinstance(customer["orders"]["nodes"], list):
-        return "orders missing"
+    orders = (customer.get("orders") or {}).get("nodes")
+    if not isinstance(orders, list) or any(not o.get("lines") for o in orders):
+        return "orders or their lines missing"
+    if not isinstance((customer.get("cases") or {}).get("nodes"), list) or not customer.get("loyalty"):
+        return "cases or loyalty missing"
+    return None
+
+
+def _check_order(body: dict[str, Any]) -> str | None:
+    order = _data(body, "order")
+    if not isinstance(order, dict) or not order.get("lines") or not (order.get("customer") or {}).get("name"):
+        return "order, its lines or its customer missing"
     return None
 
 
 def _check_inventory(body: dict[str, Any]) -> str | None:
-    levels = (body.get("data") or {}).get("inventory")
-    return None if isinstance(levels, list) and levels else "no inventory levels"
+    levels = _data(body, "inventory")
+    if not isinstance(levels, list) or not levels:
+        return "no inventory levels"
+    if any(not (level.get("location") or {}).get("code") for level in levels):
+        return "a level without its location"
+    return None
 
 
-def customer_360(first: int = 10) -> Workload:
+def _check_nodes(body: dict[str, Any]) -> str | None:
+    nodes = _data(body, "nodes")
+    if not isinstance(nodes, list) or len(nodes) != 50 or any(node is None for node in nodes):
+        return "not 50 nodes"
+    return None
+
+
+def customer_360(seed: Seed, first: int = 10) -> Workload:
     """The agent's customer 360 over customers drawn from the whole seed."""
     return Workload(
         name=f"customer360(first:{first})",
         query=CUSTOMER_360,
-        variables=lambda rng: {"number": _customer_number(rng), "first": first},
+        variables=lambda rng: {"number": rng.choice(seed.customers), "first": first},
         check=_check_customer,
+        marker='"orders":{"pageInfo"',
     )
 
 
-def customer_360_hot() -> Workload:
-    """One hot customer for the single-flight/dedup burst."""
+def customer_360_burst(seed: Seed, customer: str) -> Workload:
+    """One customer, for a burst of identical 360s (single-flight and the coalescer)."""
     return Workload(
-        name="customer360-burst(C-10001)",
+        name="customer360-burst",
         query=CUSTOMER_360,
-        variables=lambda rng: {"number": "C-10001", "first": 10},
+        variables=lambda rng: {"number": customer, "first": 10},
         check=_check_customer,
+        marker='"orders":{"pageInfo"',
     )
 
 
-def inventory_check(count: int = 20) -> Workload:
+def order_lookup(seed: Seed) -> Workload:
+    """An order by number, live or archived, drawn from every order of the seed."""
+    return Workload(
+        name="order-lookup",
+        query=ORDER_LOOKUP,
+        variables=lambda rng: {"number": rng.choice(seed.orders)},
+        check=_check_order,
+        marker='"order":{"id"',
+    )
+
+
+def inventory_check(seed: Seed, count: int = 20) -> Workload:
     """Availability of `count` random SKUs across every location."""
     return Workload(
         name=f"inventory({count} skus)",
         query=INVENTORY_CHECK,
-        variables=lambda rng: {
-            "skus": [f"SKU-{n:05d}" for n in rng.sample(range(1, SKU_COUNT + 1), count)]
-        },
+        variables=lambda rng: {"skus": rng.sample(list(seed.skus), count)},
         check=_check_inventory,
+        marker='"inventory":[{',
     )
 
 
-WORKLOADS: dict[str, Callable[[], Workload]] = {
-    "customer360": customer_360,
-    "customer360-burst": customer_360_hot,
-    "inventory": inventory_check,
-}
+def nodes(seed: Seed, count: int = 50) -> Workload:
+    """`nodes` with `count` global ids of customers, orders, products and locations."""
+    keys = {"Customer": seed.customers, "Order": seed.orders, "Product": seed.skus,
+            "Location": seed.locations}
+
+    def variables(rng: random.Random) -> dict[str, Any]:
+        ids = []
+        for n in range(count):
+            type_name = NODE_TYPES[n % len(NODE_TYPES)]
+            ids.append(relay.to_base64(type_name, rng.choice(keys[type_name])))
+        return {"ids": ids}
+
+    return Workload(name=f"nodes({count} ids)", query=NODES, variables=variables,
+                    check=_check_nodes, marker='"nodes":[{')
+
+
+def workloads(seed: Seed) -> dict[str, Callable[[], Workload]]:
+    """The request workloads by their command-line name."""
+    return {
+        "customer360": lambda: customer_360(seed),
+        "customer360-first5": lambda: customer_360(seed, 5),
+        "customer360-first50": lambda: customer_360(seed, 50),
+        "order": lambda: order_lookup(seed),
+        "inventory": lambda: inventory_check(seed),
+        "nodes": lambda: nodes(seed),
+    }
+
+
+# bench/faults.py drives the 360 over the seed's customers without reading order numbers.
+WORKLOADS: dict[str, Callable[[], Workload]] = {"customer360": lambda: customer_360(Seed())}

@@ -25,11 +25,13 @@ from graph.context import Context, get_context
 from graph.http import middleware
 from graph.limits import Governor
 from graph.resilience import budget_extension, readyz
+from graph.scaleout import ScaleOut
 from graph.schema import build_schema
 from graph.schema import schema as default_schema
 from graph.settings import Settings
 from graph.types.ops import start_ops_refresher
 from graph.view import GovernedGraphQL
+from graph.webhooks import WebhookReceiver
 from orchestrator import start_orchestrator
 from sources import build_sources
 
@@ -61,9 +63,16 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sources = build_sources(settings, transports=dict(transports or {}))
         app.state.sources = sources
+        # Redis sharing (docs/scale-out.md) sits behind the sources; inert without a URL.
+        scale_out = app.state.scale_out = await ScaleOut.open(settings, sources)
         # Workflows use the sources, so the orchestrator starts after them and stops first.
-        orchestrator = await start_orchestrator(settings, sources)
+        try:
+            orchestrator = await start_orchestrator(settings, sources)
+        except BaseException:
+            await scale_out.close()
+            raise
         app.state.orchestrator = app.state.workflows = orchestrator
+        scale_out.bind_bus(orchestrator.bus)
         refresher = start_ops_refresher(app.state, settings.ops_refresh_s)
         try:
             yield
@@ -72,6 +81,7 @@ def create_app(
                 refresher.cancel()
                 await asyncio.gather(refresher, return_exceptions=True)
             await orchestrator.close()
+            await scale_out.close()
             await sources.aclose()
             metrics.process_exiting()
 
@@ -92,6 +102,7 @@ def create_app(
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allowed_origins=settings.cors_origins,
+        fast_json=settings.orjson,
     )
     app = Starlette(
         routes=[
@@ -100,6 +111,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.metrics_endpoint),
+            Route("/webhooks/{source}", WebhookReceiver(settings).endpoint, methods=["POST"]),
         ],
         middleware=[Middleware(tracing.TelemetryMiddleware), *middleware(settings, authenticator)],
         lifespan=lifespan,

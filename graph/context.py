@@ -94,7 +94,11 @@ def build_context(
     """A context with fresh loaders; call it inside the running event loop."""
     return Context(
         sources=sources,
-        loaders=Loaders(sources, batching=bool(getattr(settings, "batching", True))),
+        loaders=Loaders(
+            sources,
+            batching=bool(getattr(settings, "batching", True)),
+            prefetch=bool(getattr(settings, "prefetch", True)),
+        ),
         settings=settings,
         principal=principal,
         today=today or utc_today(),

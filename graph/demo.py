@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 
 import httpx
@@ -15,11 +16,19 @@ from graph.settings import DEVELOPMENT, Settings
 SANDBOX_NAMES = ("erp", "wms", "servicedesk")
 
 
-def start_sandbox(host: str, port_base: int, seed: int) -> subprocess.Popen[bytes]:
-    """Start `python -m sandbox` and wait until all three apps answer."""
+def start_sandbox(host: str, port_base: int, seed: int, *,
+                  webhooks: Mapping[str, str] | None = None,
+                  webhook_secret: str | None = None) -> subprocess.Popen[bytes]:
+    """Start `python -m sandbox` and wait until all three apps answer.
+
+    `webhooks` maps source names to the URLs their change notifications go to.
+    """
+    hooks = [arg for name, url in (webhooks or {}).items() for arg in (f"--{name}-webhook-url", url)]
+    if webhook_secret:
+        hooks += ["--webhook-secret", webhook_secret]
     child = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--host", host, "--port-base", str(port_base),
-         "--seed", str(seed)],
+         "--seed", str(seed), *hooks],
     )
     deadline = time.monotonic() + 30
     pending = [f"http://{host}:{port_base + i}/_sandbox/stats" for i in range(3)]
@@ -50,9 +59,13 @@ def run_demo(host: str, port: int, seed: int, sandbox_port_base: int) -> int:
 
     from graph.app import create_app
 
-    child = start_sandbox(host, sandbox_port_base, seed)
+    settings = demo_settings(host, sandbox_port_base)
+    # The sandbox tells the graph about its changes, as the real upstreams' webhooks would.
+    webhooks = {name: f"http://{host}:{port}/webhooks/{name}" for name in SANDBOX_NAMES}
+    child = start_sandbox(host, sandbox_port_base, seed, webhooks=webhooks,
+                          webhook_secret=settings.webhook_secret)
     try:
-        app = create_app(demo_settings(host, sandbox_port_base))
+        app = create_app(settings)
         print(f"retailgraph demo: GraphiQL at http://{host}:{port}/graphql", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:

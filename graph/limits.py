@@ -76,23 +76,41 @@ class Limits:
         )
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What the limits look at in a document; variables aside, fixed per document."""
+
+    aliases: int
+    directives: int
+    depth: int
+    slices: tuple[tuple[str, str, Any], ...]
+
+    @classmethod
+    def of(cls, document: DocumentNode, max_depth_cap: int) -> Shape:
+        """Walk the document once."""
+        counter = _Counter()
+        visit(document, counter)
+        depth = max_depth(document, max_depth_cap)
+        return cls(counter.aliases, counter.directives, depth, tuple(counter.slices))
+
+
 def limit_errors(
-    document: DocumentNode, limits: Limits, variables: Mapping[str, Any] | None
+    document: DocumentNode, limits: Limits, variables: Mapping[str, Any] | None,
+    *, shape: Shape | None = None,
 ) -> list[GraphQLError]:
     """Depth, alias, directive and page-size violations, without expanding fragments twice."""
-    counter = _Counter()
-    visit(document, counter)
+    shape = shape or Shape.of(document, limits.max_depth)
     errors: list[GraphQLError] = []
-    if counter.aliases > limits.max_aliases:
-        errors.append(_error(f"{counter.aliases} aliases exceed the limit of {limits.max_aliases}"))
-    if counter.directives > limits.max_directives:
+    if shape.aliases > limits.max_aliases:
+        errors.append(_error(f"{shape.aliases} aliases exceed the limit of {limits.max_aliases}"))
+    if shape.directives > limits.max_directives:
         errors.append(
-            _error(f"{counter.directives} directives exceed the limit of {limits.max_directives}")
+            _error(f"{shape.directives} directives exceed the limit of {limits.max_directives}")
         )
-    depth = max_depth(document, limits.max_depth)
+    depth = shape.depth
     if depth > limits.max_depth:
         errors.append(_error(f"depth {depth} exceeds the limit of {limits.max_depth}"))
-    for field, argument, value in counter.slices:
+    for field, argument, value in shape.slices:
         if isinstance(value, VariableNode):
             value = (variables or {}).get(value.name.value)
         elif isinstance(value, IntValueNode):
@@ -176,10 +194,28 @@ def _parse(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
+def _cached_document(query: str, max_tokens: int) -> DocumentNode | None:
+    """The document `_parse` gives for this text (already cached by `on_parse`); None when
+    the text does not parse."""
+    try:
+        return _parse(query, max_tokens)
+    except GraphQLError:
+        return None
+
+
 @lru_cache(maxsize=512)
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
-    """Validate once per (schema, document, rules)."""
-    return validate_document(schema, document, rules)
+def _shape(query: str, max_tokens: int, max_depth_cap: int) -> Shape:
+    """The limits' walk of a document, once per document text (its AST is `_parse`'s)."""
+    return Shape.of(_parse(query, max_tokens), max_depth_cap)
+
+
+@lru_cache(maxsize=512)
+def _validate_text(
+    schema: GraphQLSchema, query: str, max_tokens: int, rules: tuple[Any, ...]
+) -> list[GraphQLError]:
+    """Validate once per (schema, document text, rules); keyed by the text because hashing
+    a graphql-core AST walks every node of it, on every request."""
+    return validate_document(schema, _parse(query, max_tokens), rules)
 
 
 class Governor:
@@ -264,14 +300,22 @@ class GovernanceExtension(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         assert document is not None
-        errors = limit_errors(document, self.governor.limits, context.variables)
+        limits = self.governor.limits
+        shape = None
+        if context.query and document is _cached_document(context.query, limits.max_tokens):
+            shape = _shape(context.query, limits.max_tokens, limits.max_depth)
+        errors = limit_errors(document, limits, context.variables, shape=shape)
         if errors:
             return errors
         restricted = self.governor.settings.is_production and not self.principal.is_developer
         rules = tuple(context.validation_rules)
         if restricted:
             rules += (NoSchemaIntrospectionCustomRule,)
-        errors = [_copy(e, restricted) for e in _validate(context.schema._schema, document, rules)]
+        if shape is not None:  # our cached document: validate once per text, not per AST hash
+            found = _validate_text(context.schema._schema, context.query, limits.max_tokens, rules)
+        else:
+            found = validate_document(context.schema._schema, document, rules)
+        errors = [_copy(e, restricted) for e in found]
         if errors:
             return errors
         self.requested = static_cost(

@@ -100,6 +100,24 @@ class HasRole(BasePermission):
             return False  # no principal: fail closed
 
 
+def readable_fields(type_name: str, names: Iterable[str], context: Any) -> frozenset[str]:
+    """The `names` of `type_name`'s fields this request's caller may read: what lookahead may
+    prefetch, so a gated field's data is never fetched for a caller the gate refuses."""
+    gates = ROLE_GATES.get(type_name, {})
+    try:
+        principal = principal_of(context)
+    except AuthenticationError:
+        principal = None
+    allowed = set()
+    for name in names:
+        roles = gates.get(name, gates.get("*"))
+        if roles is None or (
+            principal is not None and principal.has_any_role([role.value for role in roles])
+        ):
+            allowed.add(name)
+    return frozenset(allowed)
+
+
 class NodeTypeAllowed(BasePermission):
     """Refuses `node`/`nodes` lookups of gated types for callers without the role."""
 

@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext
 
 from graph.context import GraphInfo
 from graph.errors import BadUserInput, ErrorFormatter, log_error
-from graph.permissions import apply_role_gates
+from graph.permissions import apply_role_gates, readable_fields
 from graph.types.cases import Case
 from graph.types.common import (
     DEFAULT_PAGE_SIZE,
@@ -23,12 +23,16 @@ from graph.types.common import (
     PageRequest,
     Viewer,
     connection_from_indexed,
+    connection_nodes,
     decode_global_id,
+    selected_names,
+    selection_tree,
 )
 from graph.types.customers import Customer, CustomerConnection
 from graph.types.enums import OrderStatus
 from graph.types.inventory import InventoryLevel, Location, LocationIds, Product, location_keys
 from graph.types.invoices import CreditMemo, Invoice
+from graph.types import orders as order_types
 from graph.types.orders import Order, OrderConnection, OrderLine
 from graph.types.returns import Refund, Return, ReturnEligibility
 from graph.types.shipments import Shipment
@@ -43,6 +47,7 @@ from graph.mutations import Mutation
 from graph.subscriptions import Subscription
 from graph.types.returns import overlay_refund
 from resolvers.nodes import InvalidNodeKey, check_key, resolve_node_record
+from resolvers.prefetch import prefetch_customer, prefetch_stock
 
 MAX_SKUS = 250
 
@@ -141,6 +146,9 @@ class Query:
         given = _one_of(id=id, number=number, email=email)
         if given == "id":
             number = decode_global_id(str(id), "Customer")[1]
+        if number is not None:  # lookahead: children keyed by the number start now
+            wanted = readable_fields("Customer", selected_names(info), info.context)
+            prefetch_customer(info.context.loaders, number.strip(), wanted)
         found = await customer_resolvers.resolve_customer_or_profile(
             info.context.loaders, number=number, email=email
         )
@@ -172,7 +180,10 @@ class Query:
         if _one_of(id=id, number=number) == "id":
             number = decode_global_id(str(id), "Order")[1]
         found = await order_resolvers.resolve_order(info.context.loaders, str(number))
-        return None if found is None else Order.from_record(found)
+        if found is None:
+            return None
+        await order_types.preload(info, [found], selection_tree(info))
+        return Order.from_record(found)
 
     @strawberry.field(
         description="Orders, newest first: a customer's orders (every one, archived included) "
@@ -196,22 +207,27 @@ class Query:
             found = await order_resolvers.resolve_customer_orders(
                 loaders, customer_number.strip(), status
             )
-            return page.connection(OrderConnection, found, Order.from_record)
-        indexed, has_next = await order_resolvers.resolve_recent_orders(
-            loaders, page.offset, page.first, status
-        )
-        return connection_from_indexed(
-            OrderConnection,
-            indexed,
-            Order.from_record,
-            has_next_page=has_next,
-            has_previous_page=page.offset > 0,
-        )
+            connection = page.connection(OrderConnection, found, Order.from_record)
+        else:
+            indexed, has_next = await order_resolvers.resolve_recent_orders(
+                loaders, page.offset, page.first, status
+            )
+            connection = connection_from_indexed(
+                OrderConnection,
+                indexed,
+                Order.from_record,
+                has_next_page=has_next,
+                has_previous_page=page.offset > 0,
+            )
+        shown = [edge.node.record for edge in connection.edges]
+        await order_types.preload(info, shown, connection_nodes(selection_tree(info)))
+        return connection
 
     @strawberry.field(description="A catalogue item by SKU; null when the ERP does not know it.")
     async def product(
         self, info: GraphInfo, sku: Annotated[str, strawberry.argument(description="The SKU.")]
     ) -> Product | None:
+        prefetch_stock(info.context.loaders, sku, selected_names(info))
         found = await inventory_resolvers.resolve_product(info.context.loaders, sku)
         return None if found is None else Product.from_record(found)
 
@@ -229,6 +245,8 @@ class Query:
             raise BadUserInput(f"inventory takes at most {MAX_SKUS} skus, got {len(skus)}.")
         wanted = location_keys(location_ids)
         found = await inventory_resolvers.resolve_inventory(info.context.loaders, skus, wanted)
+        if "location" in selected_names(info):  # answered at once, not per level (prefetch.py)
+            await inventory_resolvers.preload_locations(info.context.loaders, found)
         return [InventoryLevel.from_record(level) for level in found]
 
     @strawberry.field(description="A case by global id or ticket number (give exactly one).")

@@ -32,6 +32,12 @@ class Settings:
     # Off only for the benchmark's "no loaders, no cache" baseline.
     batching: bool = True
     entity_cache: bool = True
+    # Performance levers (docs/benchmark.md); each can be turned off to measure what it saves.
+    erp_coalesce: bool = True  # ERP reads that start together share one $batch
+    prefetch: bool = True  # lookahead: children keyed by a known key load beside the parent
+    orjson: bool = True  # orjson for GraphQL request bodies and responses
+    http_pool_size: int = 0  # connections per upstream; 0: its bulkhead size, < 0: httpx's
+    cache_ttl_scale: float = 1.0  # multiplies every entity cache TTL (sources/config.py)
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None
@@ -39,6 +45,17 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     webhook_secret: str = field(default="sandbox-webhook-secret", repr=False)
+    # Scale-out (docs/scale-out.md): webhooks, Redis sharing, the orchestrator's executor id.
+    erp_webhook_secret: str | None = field(default=None, repr=False)  # else webhook_secret
+    wms_webhook_secret: str | None = field(default=None, repr=False)
+    servicedesk_webhook_secret: str | None = field(default=None, repr=False)
+    webhook_tolerance_s: float = 300.0  # signed timestamps older (or newer) than this: 401
+    redis_prefix: str = "retailgraph"  # key and channel namespace shared by the replicas
+    redis_timeout_s: float = 0.25  # one Redis command; slower counts as a failure
+    redis_retry_s: float = 2.0  # after a Redis failure, per-process caches only for this long
+    shared_cache: bool = True  # the Redis second-level entity cache (invalidation stays on)
+    shared_cache_guard_s: float = 10.0  # an invalidated key refuses older fills this long
+    executor_id: str | None = None  # DBOS executor; on PostgreSQL default "<host>-<pid>"
     data_dir: Path = Path(".retailgraph")
     return_window_days: int = 30
     refund_approval_threshold: Decimal = Decimal("500.00")

@@ -1,8 +1,11 @@
 """Subscriptions over the in-process event bus: workflow progress, case updates, stock changes.
 
 The orchestrator publishes `workflow:<id>` on every journal change, `case:<id>` when it writes
-to a case and `inventory:<sku>` when it reserves or expects stock; source webhooks publish on
-the same topics. Cross-replica fan-out (Redis) is a later issue.
+to a case and `inventory:<sku>` when it reserves or expects stock; source webhooks
+(graph/webhooks.py) publish on the same topics. With Redis the bus is relayed between
+replicas (graph/scaleout.py), so a subscriber hears changes made through any replica.
+Whoever published has already invalidated everywhere; a subscriber drops only its own
+process's copy before re-reading, rather than broadcasting once per subscriber.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Subscription:
         async with orchestrator(info).bus.subscribe([f"case:{key}"]) as changes:
             while True:
                 await changes.get()
-                desk.invalidate("case", [int(key)])
+                desk.drop_local("case", [int(key)])
                 found = (await desk.cases_by_ids([int(key)])).get(int(key))
                 if found is not None:
                     yield Case.from_record(found)
@@ -69,6 +72,6 @@ class Subscription:
             while True:
                 message = await changes.get()
                 sku = message.topic.split(":", 1)[1]
-                wms.invalidate("inventory", [sku])
+                wms.drop_local("inventory", [sku])
                 levels = (await wms.inventory_levels([sku])).get(sku, [])
                 yield [InventoryLevel.from_record(level) for level in levels]

@@ -2,7 +2,8 @@
 
 An event's id is derived from the workflow and the state change it records, so a workflow
 step that runs again after a crash writes nothing new and publishes nothing twice. The bus
-is in-process (one replica); cross-replica fan-out would subscribe to the log instead.
+is in-process; with Redis, `relay` forwards each publication to the other replicas, whose
+relays hand it to `deliver` (graph/scaleout.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,6 +108,8 @@ class EventBus:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[asyncio.Queue[BusMessage]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called on the bus's loop with every local publication (cross-replica fan-out).
+        self.relay: Callable[[BusMessage], None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Remember the loop subscribers live on, so other threads can publish safely."""
@@ -120,9 +123,18 @@ class EventBus:
         except RuntimeError:
             running = None
         if self._loop is not None and running is not self._loop:
-            self._loop.call_soon_threadsafe(self._deliver, message)
+            self._loop.call_soon_threadsafe(self._publish, message)
         else:
-            self._deliver(message)
+            self._publish(message)
+
+    def deliver(self, topic: str, payload: Any = None) -> None:
+        """Deliver a peer replica's publication to local subscribers only (not relayed again)."""
+        self._deliver(BusMessage(topic, payload))
+
+    def _publish(self, message: BusMessage) -> None:
+        self._deliver(message)
+        if self.relay is not None:
+            self.relay(message)
 
     def _deliver(self, message: BusMessage) -> None:
         for queue in (*self._subscribers.get(message.topic, ()), *self._subscribers.get("*", ())):

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,6 +74,24 @@ def options_from_settings(settings: Any) -> OrchestratorOptions:
             interval_s=float(getattr(settings, "workflow_retry_interval_s", default.interval_s)),
         )
     )
+
+
+def executor_id_for(settings: Any) -> str | None:
+    """This process's DBOS executor id: the setting, else `<host>-<pid>` on PostgreSQL.
+
+    Launch recovers only the pending workflows of its own executor id. Replicas sharing a
+    PostgreSQL database each need their own, or every replica starting would resume the
+    others' in-flight workflows; a replica restarted under the same id (same host and pid,
+    e.g. PID 1 in a container, or a fixed `RETAILGRAPH_EXECUTOR_ID`) resumes its own. A
+    replica that is gone for good is recovered through DBOS (Conductor, or
+    `DBOS._recover_pending_workflows([its id])`; docs/scale-out.md). SQLite: DBOS's "local".
+    """
+    configured = getattr(settings, "executor_id", None)
+    if configured:
+        return str(configured)
+    if getattr(settings, "database_url", None):
+        return f"{socket.gethostname()}-{os.getpid()}"
+    return None
 
 
 def dbos_system_url(database_url: str | None, data_dir: Path) -> str:
@@ -293,6 +313,9 @@ async def start_orchestrator(
     }
     if system_engine is not None:
         config["system_database_engine"] = system_engine
+    executor_id = executor_id_for(settings)
+    if executor_id is not None:
+        config["executor_id"] = executor_id
     try:
         DBOS(config=config)
         # Launch from the loop's thread: DBOS adopts this loop for recovered async workflows.
@@ -304,5 +327,6 @@ async def start_orchestrator(
         if system_engine is not None:
             system_engine.dispose()
         raise
-    logger.info("orchestrator started (%s)", "postgresql" if database_url else f"sqlite in {data_dir}")
+    logger.info("orchestrator started (%s, executor %s)",
+                "postgresql" if database_url else f"sqlite in {data_dir}", DBOS.executor_id)
     return Orchestrator(runtime, db, options, system_engine)

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from sources.records import InventoryLevel, Location, Product
 
 from .loaders import Loaders
+from .prefetch import now_or_later
 
 
 async def resolve_product(loaders: Loaders, sku: str) -> Product | None:
@@ -33,7 +34,25 @@ async def resolve_inventory(
     return levels
 
 
-async def resolve_total_available(loaders: Loaders, sku: str) -> int:
-    """Units available to promise across every location."""
-    levels = await loaders.inventory_levels_by_sku.load(sku)
-    return sum(max(0, level.available) for level in levels)
+async def preload_locations(loaders: Loaders, levels: Sequence[InventoryLevel]) -> None:
+    """Load the levels' locations together, so each level's `location` answers at once."""
+    ids = dict.fromkeys(level.location_id for level in levels)
+    await asyncio.gather(*(loaders.location_by_id.load(i) for i in ids), return_exceptions=True)
+
+
+def resolve_total_available(loaders: Loaders, sku: str) -> int:
+    """Units available to promise across every location (now or later: resolvers/prefetch.py)."""
+    return now_or_later(
+        loaders.inventory_levels_by_sku.load(sku),
+        lambda levels: sum(max(0, level.available) for level in levels),
+    )
+
+
+def resolve_product_now(loaders: Loaders, sku: str) -> Product | None:
+    """An item by SKU, now when already loaded (resolvers/prefetch.py), else later."""
+    return now_or_later(loaders.product_by_sku.load(sku.strip()), lambda product: product)
+
+
+def resolve_location_now(loaders: Loaders, location_id: str) -> Location | None:
+    """A WMS location by id, now when already loaded, else later."""
+    return now_or_later(loaders.location_by_id.load(location_id), lambda location: location)

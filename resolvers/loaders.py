@@ -44,7 +44,6 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 R = TypeVar("R")
 
-ERP_BATCH = 100
 WMS_SKU_BATCH = 250
 WMS_ORDER_BATCH = 100
 SERVICEDESK_BATCH = 100
@@ -73,7 +72,10 @@ def _failed(span: Span, errors: Sequence[object]) -> None:
 class SourceLoader(DataLoader[K, R], Generic[K, R]):
     """A loader over one bulk source method returning a dict keyed like the input."""
 
-    max_batch_size: int | None = ERP_BATCH
+    # ERP loaders hand every key to one source call: the client splits keys into `or`
+    # chains under the URL limit and those into $batch(es) of <= 100 inner requests, so a
+    # cap on keys here would only turn one HTTP call into several (the cap is on requests).
+    max_batch_size: int | None = None
 
     def __init__(self, loaders: Loaders) -> None:
         super().__init__(
@@ -396,36 +398,58 @@ class CustomerSearchLoader(CallLoader[tuple[str, int, int], list[Customer]]):
         return []
 
 
-class Loaders:
-    """Every loader of one request, sharing the request's sources."""
+L = TypeVar("L", bound=DataLoader[Any, Any])
 
-    def __init__(self, sources: Sources, *, batching: bool = True) -> None:
+
+class _Lazy(Generic[L]):
+    """A loader built on first use: a request touches a few of the two dozen, and building
+    one (aiodataloader binds the loop, makes its queue and cache) costs CPU per request."""
+
+    def __init__(self, kind: type[L]) -> None:
+        self.kind = kind
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, loaders: Loaders, owner: type) -> L:
+        loader = self.kind(loaders)  # type: ignore[call-arg]
+        loaders.__dict__[self.name] = loader  # later reads find the instance attribute
+        return loader
+
+
+class Loaders:
+    """Every loader of one request, sharing the request's sources (each built on first use)."""
+
+    customer_by_number = _Lazy(CustomerByNumberLoader)
+    customer_by_email = _Lazy(CustomerByEmailLoader)
+    customer_search = _Lazy(CustomerSearchLoader)
+    order_by_number = _Lazy(OrderByNumberLoader)
+    orders_by_customer_number = _Lazy(OrdersByCustomerNumberLoader)
+    recent_orders = _Lazy(RecentOrdersLoader)
+    invoice_by_number = _Lazy(InvoiceByNumberLoader)
+    invoices_by_order_number = _Lazy(InvoicesByOrderNumberLoader)
+    invoices_by_customer_number = _Lazy(InvoicesByCustomerNumberLoader)
+    credit_memo_by_number = _Lazy(CreditMemoByNumberLoader)
+    credit_memos_by_invoice_number = _Lazy(CreditMemosByInvoiceNumberLoader)
+    credit_memos_by_return_number = _Lazy(CreditMemosByReturnNumberLoader)
+    return_by_number = _Lazy(ReturnByNumberLoader)
+    returns_by_order_number = _Lazy(ReturnsByOrderNumberLoader)
+    returns_by_customer_number = _Lazy(ReturnsByCustomerNumberLoader)
+    product_by_sku = _Lazy(ProductBySkuLoader)
+    inventory_levels_by_sku = _Lazy(InventoryLevelsBySkuLoader)
+    location_by_id = _Lazy(LocationByIdLoader)
+    shipments_by_order_number = _Lazy(ShipmentsByOrderNumberLoader)
+    profile_by_customer_number = _Lazy(ProfileByCustomerNumberLoader)
+    profile_by_user_id = _Lazy(ProfileByUserIdLoader)
+    case_by_id = _Lazy(CaseByIdLoader)
+    cases_by_customer_number = _Lazy(CasesByCustomerNumberLoader)
+    case_comments_page = _Lazy(CaseCommentsPageLoader)
+
+    def __init__(self, sources: Sources, *, batching: bool = True, prefetch: bool = True) -> None:
         self.sources = sources
         self.batching = batching  # off only for the benchmark's no-loader baseline
-        self.customer_by_number = CustomerByNumberLoader(self)
-        self.customer_by_email = CustomerByEmailLoader(self)
-        self.customer_search = CustomerSearchLoader(self)
-        self.order_by_number = OrderByNumberLoader(self)
-        self.orders_by_customer_number = OrdersByCustomerNumberLoader(self)
-        self.recent_orders = RecentOrdersLoader(self)
-        self.invoice_by_number = InvoiceByNumberLoader(self)
-        self.invoices_by_order_number = InvoicesByOrderNumberLoader(self)
-        self.invoices_by_customer_number = InvoicesByCustomerNumberLoader(self)
-        self.credit_memo_by_number = CreditMemoByNumberLoader(self)
-        self.credit_memos_by_invoice_number = CreditMemosByInvoiceNumberLoader(self)
-        self.credit_memos_by_return_number = CreditMemosByReturnNumberLoader(self)
-        self.return_by_number = ReturnByNumberLoader(self)
-        self.returns_by_order_number = ReturnsByOrderNumberLoader(self)
-        self.returns_by_customer_number = ReturnsByCustomerNumberLoader(self)
-        self.product_by_sku = ProductBySkuLoader(self)
-        self.inventory_levels_by_sku = InventoryLevelsBySkuLoader(self)
-        self.location_by_id = LocationByIdLoader(self)
-        self.shipments_by_order_number = ShipmentsByOrderNumberLoader(self)
-        self.profile_by_customer_number = ProfileByCustomerNumberLoader(self)
-        self.profile_by_user_id = ProfileByUserIdLoader(self)
-        self.case_by_id = CaseByIdLoader(self)
-        self.cases_by_customer_number = CasesByCustomerNumberLoader(self)
-        self.case_comments_page = CaseCommentsPageLoader(self)
+        self.prefetch = prefetch and batching  # lookahead (resolvers/prefetch.py) needs the cache
 
     def batch_counts(self) -> dict[str, int]:
         """How many batches each loader dispatched (for tests and tracing)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from sources import policy, statuses
 from sources.records import (
@@ -16,6 +17,7 @@ from sources.records import (
 )
 
 from .loaders import Loaders
+from .prefetch import now_or_later, now_or_later_all
 
 RECENT_SCAN_CHUNK = 100
 RECENT_SCAN_LIMIT = 1000
@@ -75,10 +77,12 @@ async def resolve_order_line(
     return None if line is None else (order, line)
 
 
-async def resolve_fulfillment_status(loaders: Loaders, order: Order) -> FulfillmentStatus:
-    """Shipping state from ERP shipped quantities and WMS shipments."""
-    shipments = await loaders.shipments_by_order_number.load(order.number)
-    return statuses.fulfillment_status(order, shipments)
+def resolve_fulfillment_status(loaders: Loaders, order: Order) -> FulfillmentStatus:
+    """Shipping state from ERP shipped quantities and WMS shipments (now or later)."""
+    return now_or_later(
+        loaders.shipments_by_order_number.load(order.number),
+        lambda shipments: statuses.fulfillment_status(order, shipments),
+    )
 
 
 async def order_credit_memos(loaders: Loaders, order: Order) -> list[CreditMemo]:
@@ -90,23 +94,41 @@ async def order_credit_memos(loaders: Loaders, order: Order) -> list[CreditMemo]
     return [memo for batch in memos for memo in batch]
 
 
-async def resolve_financial_status(loaders: Loaders, order: Order) -> FinancialStatus:
-    """Money state from the order's invoices (remaining amounts) and posted credit memos."""
+def resolve_financial_status(loaders: Loaders, order: Order) -> FinancialStatus:
+    """Money state from the order's invoices (remaining amounts) and posted credit memos,
+    now when both are loaded (resolvers/prefetch.py), else later."""
+    invoices = loaders.invoices_by_order_number.load(order.number)
+    if invoices.done() and not invoices.cancelled() and invoices.exception() is None:
+        found = invoices.result()
+        return now_or_later_all(
+            [loaders.credit_memos_by_invoice_number.load(i.number) for i in found],
+            lambda memos: statuses.financial_status(order, found, [m for ms in memos for m in ms]),
+        )
+    return _financial_status_later(loaders, order)  # type: ignore[return-value]
+
+
+async def _financial_status_later(loaders: Loaders, order: Order) -> FinancialStatus:
     invoices = await loaders.invoices_by_order_number.load(order.number)
     return statuses.financial_status(order, invoices, await order_credit_memos(loaders, order))
 
 
-async def resolve_line_quantities(
-    loaders: Loaders, order: Order, line: OrderLine
-) -> LineQuantities:
-    """Shipped, returned, held by open returns and still returnable for one line."""
-    shipments, returns = await asyncio.gather(
-        loaders.shipments_by_order_number.load(order.number),
-        loaders.returns_by_order_number.load(order.number),
-    )
-    return LineQuantities(
-        shipped=policy.shipped_quantity(line, shipments),
-        returned=policy.returned_quantity(line, returns),
-        in_open_returns=policy.open_return_quantity(line, returns),
-        returnable=policy.returnable_quantity(line, shipments, returns),
+def resolve_line_quantities(loaders: Loaders, order: Order, line: OrderLine) -> LineQuantities:
+    """Shipped, returned, held by open returns and still returnable for one line (now or
+    later: see resolvers/prefetch.py)."""
+
+    def quantities(found: list[Any]) -> LineQuantities:
+        shipments, returns = found
+        return LineQuantities(
+            shipped=policy.shipped_quantity(line, shipments),
+            returned=policy.returned_quantity(line, returns),
+            in_open_returns=policy.open_return_quantity(line, returns),
+            returnable=policy.returnable_quantity(line, shipments, returns),
+        )
+
+    return now_or_later_all(
+        [
+            loaders.shipments_by_order_number.load(order.number),
+            loaders.returns_by_order_number.load(order.number),
+        ],
+        quantities,
     )

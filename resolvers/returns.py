@@ -9,6 +9,7 @@ from sources import statuses
 from sources.records import Case, CreditMemo, Money, Order, RefundStatus, Return, ReturnStatus
 
 from .loaders import Loaders
+from .prefetch import now_or_later
 
 # Best first: a posted memo is the refund; a draft one is on its way; a cancelled one was refused.
 _MEMO_RANK = {RefundStatus.POSTED: 0, RefundStatus.APPROVED: 1, RefundStatus.REJECTED: 2}
@@ -49,9 +50,9 @@ async def resolve_return(loaders: Loaders, rma_number: str) -> Return | None:
     return await loaders.return_by_number.load(rma_number.strip())
 
 
-async def resolve_order_returns(loaders: Loaders, order_number: str) -> list[Return]:
-    """Returns raised against an order."""
-    return list(await loaders.returns_by_order_number.load(order_number))
+def resolve_order_returns(loaders: Loaders, order_number: str) -> list[Return]:
+    """Returns raised against an order (now or later: see resolvers/prefetch.py)."""
+    return now_or_later(loaders.returns_by_order_number.load(order_number), list)
 
 
 async def resolve_customer_returns(loaders: Loaders, customer_number: str) -> list[Return]:

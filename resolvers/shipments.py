@@ -5,11 +5,12 @@ from __future__ import annotations
 from sources.records import Shipment
 
 from .loaders import Loaders
+from .prefetch import now_or_later
 
 
-async def resolve_order_shipments(loaders: Loaders, order_number: str) -> list[Shipment]:
-    """The WMS shipments of an order."""
-    return list(await loaders.shipments_by_order_number.load(order_number))
+def resolve_order_shipments(loaders: Loaders, order_number: str) -> list[Shipment]:
+    """The WMS shipments of an order (now or later: see resolvers/prefetch.py)."""
+    return now_or_later(loaders.shipments_by_order_number.load(order_number), list)
 
 
 async def resolve_shipment(

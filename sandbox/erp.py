@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,6 +31,7 @@ from sandbox.common import (
 from sandbox.erp_support import ErpContext, erp_error
 from sandbox.model import ERP_FIELDS, Row, SandboxData, Table
 from sandbox.odata import ODataError, QueryOptions, apply_orderby, parse_query
+from sandbox.webhooks import ErpChanges, deliver, erp_message
 
 API = "/api/v2.0"
 MAX_BATCH = 100
@@ -323,15 +327,35 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
 def create_app(data: SandboxData, *, token: str = "sandbox-token",
                rate_limit: int = 1_000_000, rate_window_seconds: float = 60.0,
-               clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The ERP sandbox app over a seeded data set."""
+               clock: Callable[[], datetime] | None = None, webhook_url: str | None = None,
+               webhook_secret: str = "sandbox-webhook-secret",
+               webhook_transport: httpx.AsyncBaseTransport | None = None,
+               webhook_client_state: str = "sandbox-client-state") -> Starlette:
+    """The ERP sandbox app; entity changes are POSTed to webhook_url (BC notifications)."""
     state = SandboxState(token=token, seed=data.seed, error=erp_error, rate_limit=rate_limit,
                          rate_window_seconds=rate_window_seconds)
     ctx = ErpContext(data, state, clock or (lambda: datetime.now(UTC).replace(tzinfo=None)))
     api = ErpApi(ctx)
+    pending: ContextVar[ErpChanges | None] = ContextVar("erp_changes", default=None)
+    if webhook_url:
+        def observe(table: str, old: Row | None, new: Row | None) -> None:
+            changes = pending.get()
+            if changes is not None:
+                changes.observe(table, old, new)
+
+        for table in data.erp.values():
+            table.observer = observe
 
     def base_of(request: Request) -> str:
         return str(request.base_url).rstrip("/")
+
+    def notify(response: Response, changes: ErpChanges) -> Response:
+        message = erp_message(changes.committed(data.erp), data.company["id"], ctx.clock(),
+                              webhook_secret, webhook_client_state)
+        if message is not None and webhook_url:
+            response.background = BackgroundTask(deliver, webhook_url, [message],
+                                                 webhook_transport)
+        return response
 
     async def batch(request: Request) -> Response:
         try:
@@ -339,14 +363,26 @@ def create_app(data: SandboxData, *, token: str = "sandbox-token",
         except BadRequest as exc:
             return erp_error(400, "BadRequest", str(exc)).response()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return (await api.batch(document, headers, base_of(request))).response()
+        changes = ErpChanges()
+        token = pending.set(changes)
+        try:
+            result = await api.batch(document, headers, base_of(request))
+        finally:
+            pending.reset(token)
+        return notify(result.response(), changes)
 
     async def resource(request: Request) -> Response:
         rest = request.path_params["rest"]
         headers = {k.lower(): v for k, v in request.headers.items()}
-        result = await api.dispatch(request.method, rest, dict(request.query_params), headers,
-                                    await request.body(), base_of(request))
-        return result.response()
+        body = await request.body()
+        changes = ErpChanges()
+        token = pending.set(changes)
+        try:
+            result = await api.dispatch(request.method, rest, dict(request.query_params),
+                                        headers, body, base_of(request))
+        finally:
+            pending.reset(token)
+        return notify(result.response(), changes)
 
     routes = [*control_routes(state),
               Route(f"{API}/$batch", batch, methods=["POST"]),

@@ -74,6 +74,8 @@ class Table:
 
     # Rows are replaced, never mutated in place, so a response, an undo entry or a cloned
     # table can share a row safely.
+    # Told of every put and remove as (table name, old row, new row); webhooks use it.
+    observer: Callable[[str, Row | None, Row | None], None] | None = None
 
     def __init__(self, name: str, fields: Iterable[str], index_fields: Iterable[str],
                  journal: Journal) -> None:
@@ -98,12 +100,16 @@ class Table:
         old = self.rows.get(row_id)
         self._place(row_id, row)
         self._journal.record(lambda: self._place(row_id, old))
+        if self.observer is not None:
+            self.observer(self.name, old, row)
 
     def remove(self, row_id: str) -> None:
         """Delete a row."""
         old = self.rows.get(row_id)
         self._place(row_id, None)
         self._journal.record(lambda: self._place(row_id, old))
+        if self.observer is not None:
+            self.observer(self.name, old, None)
 
     def indexed(self, field_name: str) -> bool:
         """Whether equality on this field can be answered from an index."""

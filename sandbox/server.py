@@ -26,10 +26,12 @@ async def serve_async(host: str = "127.0.0.1", port_base: int = 8101, seed: int 
                       now: date | None = None, token: str = "sandbox-token",
                       wms_webhook_url: str | None = None,
                       webhook_secret: str = "sandbox-webhook-secret",
-                      log_level: str = "warning") -> None:
+                      log_level: str = "warning", erp_webhook_url: str | None = None,
+                      servicedesk_webhook_url: str | None = None) -> None:
     """Run ERP on port_base, WMS on +1, service platform on +2 until SIGINT/SIGTERM."""
     apps = build(seed=seed, now=now, token=token, wms_webhook_url=wms_webhook_url,
-                 webhook_secret=webhook_secret)
+                 webhook_secret=webhook_secret, erp_webhook_url=erp_webhook_url,
+                 servicedesk_webhook_url=servicedesk_webhook_url)
     servers = [_Server(uvicorn.Config(app, host=host, port=port_base + offset,
                                       log_level=log_level, lifespan="off"))
                for offset, app in enumerate((apps.erp, apps.wms, apps.servicedesk))]
@@ -51,9 +53,12 @@ async def serve_async(host: str = "127.0.0.1", port_base: int = 8101, seed: int 
 def serve(host: str = "127.0.0.1", port_base: int = 8101, seed: int = 42,
           now: date | None = None, token: str = "sandbox-token",
           wms_webhook_url: str | None = None,
-          webhook_secret: str = "sandbox-webhook-secret") -> None:
+          webhook_secret: str = "sandbox-webhook-secret", erp_webhook_url: str | None = None,
+          servicedesk_webhook_url: str | None = None) -> None:
     """Blocking entry point used by `retailgraph sandbox` and the demo's child process."""
-    asyncio.run(serve_async(host, port_base, seed, now, token, wms_webhook_url, webhook_secret))
+    asyncio.run(serve_async(host, port_base, seed, now, token, wms_webhook_url, webhook_secret,
+                            erp_webhook_url=erp_webhook_url,
+                            servicedesk_webhook_url=servicedesk_webhook_url))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -66,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the seed's 'today' (YYYY-MM-DD); default today UTC")
     parser.add_argument("--token", default="sandbox-token")
     parser.add_argument("--wms-webhook-url", default=None)
+    parser.add_argument("--erp-webhook-url", default=None)
+    parser.add_argument("--servicedesk-webhook-url", default=None)
     parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
     args = parser.parse_args(argv)
     print(f"sandbox: ERP http://{args.host}:{args.port_base}  "
@@ -73,4 +80,5 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"service desk http://{args.host}:{args.port_base + 2}  (seed {args.seed})",
           flush=True)
     serve(args.host, args.port_base, args.seed, args.now, args.token, args.wms_webhook_url,
-          args.webhook_secret)
+          args.webhook_secret, erp_webhook_url=args.erp_webhook_url,
+          servicedesk_webhook_url=args.servicedesk_webhook_url)

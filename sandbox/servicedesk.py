@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,6 +29,7 @@ from sandbox.common import (
 )
 from sandbox.model import Row, SandboxData, stamp
 from sandbox.seed_service import COMMENT_BASE
+from sandbox.webhooks import deliver, zendesk_messages
 
 MAX_IDS, MAX_PAGE = 100, 100
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
@@ -324,8 +327,10 @@ def _ticket_body(document: Any) -> dict[str, Any]:
 
 def create_app(data: SandboxData, *, token: str = "sandbox-token",
                rate_limit: int = 1_000_000, rate_window_seconds: float = 60.0,
-               clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The service-platform sandbox app; every API response carries X-Rate-Limit headers."""
+               clock: Callable[[], datetime] | None = None, webhook_url: str | None = None,
+               webhook_secret: str = "sandbox-webhook-secret",
+               webhook_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """The service-platform sandbox app; ticket events are POSTed to webhook_url (Zendesk)."""
     state = SandboxState(token=token, seed=data.seed + 2, error=zendesk_error,
                          rate_limit=rate_limit, rate_window_seconds=rate_window_seconds,
                          rate_headers=True)
@@ -347,7 +352,14 @@ def create_app(data: SandboxData, *, token: str = "sandbox-token",
                 result = zendesk_error(400, "bad_request", str(exc))
             except Invalid as exc:
                 result = zendesk_error(422, "invalid", str(exc))
-            return result.response()
+            response = result.response()
+            if write and webhook_url and 200 <= result.status < 300 \
+                    and "Idempotent-Replayed" not in result.headers:
+                messages = zendesk_messages(result.body, request.method == "POST", desk.clock(),
+                                            webhook_secret)
+                response.background = BackgroundTask(deliver, webhook_url, messages,
+                                                     webhook_transport)
+            return response
         return run
 
     api = [

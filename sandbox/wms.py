@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -310,7 +311,9 @@ def create_app(data: SandboxData, *, token: str = "sandbox-token",
     async def deliver(events: list[Row]) -> None:
         async with httpx.AsyncClient(transport=webhook_transport, timeout=5.0) as client:
             for event in events:
-                body = dumps({"type": "inventory_level.updated", "data": event})
+                # An event id and time let the receiver refuse replays (signed: in the body).
+                body = dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "inventory_level.updated",
+                              "created_at": wms.now(), "data": event})
                 signature = hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest()
                 try:
                     await client.post(webhook_url or "", content=body, headers={

@@ -73,6 +73,8 @@ class SourceConfig:
     max_filter_chars: int = 2048
     page_size: int = 1000
     cache_enabled: bool = True
+    coalesce: bool = True  # ERP: reads starting together share one $batch (erp_coalesce.py)
+    pool_size: int = 0  # pooled connections; 0: the bulkhead's size, < 0: httpx's defaults
     # resilience (defaults in RESILIENCE_DEFAULTS; see docs/resilience.md)
     connect_timeout_s: float = 1.0
     retry_attempts: int = 3
@@ -116,6 +118,8 @@ class SourceConfig:
         ttl: dict[str, float] = dict(DEFAULT_CACHE_TTL_S)
         ttl.update(_read(settings, "cache_ttl_s") or {})
         ttl.update(_read(settings, f"{name}_cache_ttl_s") or {})
+        scale = float(_read(settings, "cache_ttl_scale") or 1.0)
+        ttl = {kind: seconds * scale for kind, seconds in ttl.items()}
         return cls(
             name=name,
             base_url=str(_read(settings, f"{name}_url") or DEFAULT_URLS[name]),
@@ -128,6 +132,8 @@ class SourceConfig:
             cache_size=int(_read(settings, "cache_size") or 10_000),
             stale_ttl_s=float(_read(settings, "stale_ttl_s") or 3600.0),
             cache_enabled=_read(settings, "entity_cache") is not False,
+            coalesce=_read(settings, f"{name}_coalesce") is not False,
+            pool_size=int(_read(settings, "http_pool_size") or 0),
             **_resilience(settings, name),
         )
 

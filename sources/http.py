@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 import orjson
@@ -34,6 +34,9 @@ from .flight import KeyedFlight, SingleFlight
 from .resilience import KEYED_WRITE, READ, WRITE, Resilience
 from .retry import Sleep
 from .telemetry import record_batch, record_upstream_call, upstream_span
+
+if TYPE_CHECKING:
+    from .shared_cache import SharedCache
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -54,6 +57,8 @@ class HttpSource:
     source: ClassVar[str] = "source"
     # cache kind → TTL family (a key of SourceConfig.cache_ttl_s)
     CACHE_FAMILIES: ClassVar[Mapping[str, str]] = {}
+    # The Redis second level behind the entity caches, when configured (sources/shared_cache.py).
+    shared: SharedCache | None = None
 
     def __init__(
         self,
@@ -84,6 +89,9 @@ class HttpSource:
             base_url=config.base_url,
             transport=transport,
             timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
+            # As many pooled connections as the bulkhead lets calls run at once: with httpx's
+            # default of 20 kept alive, a busy source would reconnect on every call past 20.
+            limits=_pool_limits(config),
             headers={
                 "Authorization": f"Bearer {config.token}",
                 "Accept": "application/json",
@@ -111,7 +119,15 @@ class HttpSource:
         return self.caches[kind]
 
     def invalidate(self, kind: str, keys: Iterable[Hashable] | None = None) -> int:
-        """Drop cached entities of `kind` (all when `keys` is None); returns how many."""
+        """Drop cached entities of `kind` (all when `keys` is None), on every replica; how many here."""
+        wanted = None if keys is None else list(keys)
+        dropped = self.drop_local(kind, wanted)
+        if self.shared is not None:
+            self.shared.invalidate(self, kind, wanted)
+        return dropped
+
+    def drop_local(self, kind: str, keys: Iterable[Hashable] | None = None) -> int:
+        """Drop cached entities of `kind` in this process only (a peer already told Redis)."""
         return self._flights[kind].invalidate(None if keys is None else list(keys))
 
     async def _load(
@@ -129,9 +145,14 @@ class HttpSource:
         error carries them when only some keys have one.
         """
 
-        async def measured(wanted: list[K]) -> Mapping[K, Any]:
+        async def upstream(wanted: list[K]) -> Mapping[K, Any]:
             record_batch(self.source, kind, len(wanted))
             return await fetch(wanted)
+
+        async def measured(wanted: list[K]) -> Mapping[K, Any]:
+            if self.shared is None:
+                return await upstream(wanted)
+            return await self.shared.read_through(self, kind, wanted, upstream, many=many)
 
         try:
             if many:
@@ -164,6 +185,8 @@ class HttpSource:
     def _prime(self, kind: str, values: Mapping[Any, Any]) -> None:
         """Store entities learnt as a by-product of another read."""
         self.caches[kind].put_many(values)
+        if self.shared is not None:
+            self.shared.store(self, kind, values)
 
     async def _shared(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
         """Single-flight for reads that are not keyed by entity (searches, listings)."""
@@ -277,6 +300,14 @@ class HttpSource:
         return SourceUnavailable(
             self.source, f"malformed {what}: {type(exc).__name__}: {exc}"
         )
+
+
+def _pool_limits(config: SourceConfig) -> httpx.Limits:
+    """Connections to keep: the bulkhead's size unless configured (< 0: httpx's defaults)."""
+    if config.pool_size < 0:
+        return httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    size = config.pool_size or config.max_concurrency
+    return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

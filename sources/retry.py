@@ -157,7 +157,21 @@ async def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
+    # The first attempt runs outside tenacity: most calls succeed, and its per-call machinery
+    # costs more CPU than a warm read. A retryable failure is handed to tenacity as its first
+    # attempt's outcome (re-raised, not re-sent), so waits, stops and budgets are unchanged.
+    try:
+        return await call()
+    except Exception as exc:
+        if not is_retryable(exc):
+            raise
+        first: Exception | None = exc
+
     async def once() -> T:  # tenacity awaits only what is a coroutine function
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
         return await call()
 
     return await retrying(once)

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from strawberry import relay
 from strawberry.types.enum import StrawberryEnumDefinition
 
@@ -226,3 +227,65 @@ class Viewer:
             client_id=principal.client_id,
             authenticated=principal != ANONYMOUS_DEVELOPER,
         )
+
+
+def selected_names(info: strawberry.Info[Any, Any]) -> frozenset[str]:
+    """Names of the fields selected directly under the resolving field, through fragments.
+
+    A cheap walk of the document (no argument coercion, unlike `info.selected_fields`), for
+    lookahead decisions; `@skip`/`@include` are ignored, so it may over-report, never miss.
+    """
+    raw = info._raw_info
+    names: set[str] = set()
+    pending: list[SelectionSetNode | None] = [node.selection_set for node in raw.field_nodes]
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = raw.fragments.get(selection.name.value)
+                pending.append(None if fragment is None else fragment.selection_set)
+    return frozenset(names)
+
+
+Selection = dict[str, "Selection"]
+
+
+def selection_tree(info: strawberry.Info[Any, Any]) -> Selection:
+    """The fields selected under the resolving field, nested, fragments merged in."""
+    raw = info._raw_info
+    return _tree([node.selection_set for node in raw.field_nodes], raw.fragments)
+
+
+def _tree(sets: list[SelectionSetNode | None], fragments: Mapping[str, Any]) -> Selection:
+    tree: Selection = {}
+    pending = list(sets)
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                child = tree.setdefault(selection.name.value, {})
+                if selection.selection_set is not None:
+                    _merge(child, _tree([selection.selection_set], fragments))
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                pending.append(None if fragment is None else fragment.selection_set)
+    return tree
+
+
+def _merge(into: Selection, other: Selection) -> None:
+    for name, child in other.items():
+        _merge(into.setdefault(name, {}), child)
+
+
+def connection_nodes(tree: Selection) -> Selection:
+    """What a connection's selection asks of each node, via `nodes` and `edges { node }`."""
+    merged: Selection = {}
+    _merge(merged, tree.get("nodes", {}))
+    _merge(merged, tree.get("edges", {}).get("node", {}))
+    return merged

@@ -12,7 +12,16 @@ from graph.types import cases as case_types
 from graph.types import invoices as invoice_types
 from graph.types import orders as order_types
 from graph.types import returns as return_types
-from graph.types.common import DEFAULT_PAGE_SIZE, After, Connection, First, Money, PageRequest
+from graph.types.common import (
+    DEFAULT_PAGE_SIZE,
+    After,
+    Connection,
+    First,
+    Money,
+    PageRequest,
+    connection_nodes,
+    selection_tree,
+)
 from graph.types.enums import CaseStatus, OrderStatus
 from resolvers import cases as case_resolvers
 from resolvers import customers as customer_resolvers
@@ -128,7 +137,10 @@ class Customer(relay.Node):
         found = await order_resolvers.resolve_customer_orders(
             info.context.loaders, self.number, status
         )
-        return page.connection(order_types.OrderConnection, found, order_types.Order.from_record)
+        connection = page.connection(order_types.OrderConnection, found, order_types.Order.from_record)
+        shown = [edge.node.record for edge in connection.edges]
+        await order_types.preload(info, shown, connection_nodes(selection_tree(info)))
+        return connection
 
     @strawberry.field(description="The customer's invoices, newest first.")
     async def invoices(

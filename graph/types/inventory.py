@@ -12,6 +12,7 @@ from graph.context import GraphInfo
 from graph.types.common import Money, decode_global_id
 from graph.types.enums import LocationKind
 from resolvers import inventory as inventory_resolvers
+from resolvers.prefetch import and_then
 from sources import records
 
 __all__ = ["InventoryLevel", "Location", "LocationIds", "LocationKind", "Product"]
@@ -86,9 +87,11 @@ class InventoryLevel:
         )
 
     @strawberry.field(description="Where the stock is; null if the WMS no longer lists it.")
-    async def location(self, info: GraphInfo) -> Location | None:
-        found = await inventory_resolvers.resolve_location(info.context.loaders, self.location_id)
-        return None if found is None else Location.from_record(found)
+    def location(self, info: GraphInfo) -> Location | None:
+        return and_then(
+            inventory_resolvers.resolve_location_now(info.context.loaders, self.location_id),
+            lambda found: None if found is None else Location.from_record(found),
+        )
 
 
 @strawberry.type(
@@ -136,5 +139,5 @@ class Product(relay.Node):
         return [InventoryLevel.from_record(level) for level in found]
 
     @strawberry.field(description="Units available to promise across every location (WMS).")
-    async def total_available(self, info: GraphInfo) -> int | None:
-        return await inventory_resolvers.resolve_total_available(info.context.loaders, self.sku)
+    def total_available(self, info: GraphInfo) -> int | None:
+        return inventory_resolvers.resolve_total_available(info.context.loaders, self.sku)

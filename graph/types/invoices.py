@@ -18,6 +18,7 @@ from resolvers import customers as customer_resolvers
 from resolvers import invoices as invoice_resolvers
 from resolvers import orders as order_resolvers
 from resolvers import returns as return_resolvers
+from resolvers.prefetch import and_then
 from sources import records
 
 if TYPE_CHECKING:
@@ -88,11 +89,11 @@ class Invoice(relay.Node):
         return None if found is None else customer_types.Customer.from_record(found)
 
     @strawberry.field(description="Credit memos raised against the invoice.")
-    async def credit_memos(self, info: GraphInfo) -> list[CreditMemo] | None:
-        found = await invoice_resolvers.resolve_invoice_credit_memos(
-            info.context.loaders, self.number
+    def credit_memos(self, info: GraphInfo) -> list[CreditMemo] | None:
+        return and_then(
+            invoice_resolvers.resolve_invoice_credit_memos(info.context.loaders, self.number),
+            lambda found: [CreditMemo.from_record(memo) for memo in found],
         )
-        return [CreditMemo.from_record(memo) for memo in found]
 
 
 @strawberry.type(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
@@ -15,7 +17,8 @@ from graph.types import inventory as inventory_types
 from graph.types import invoices as invoice_types
 from graph.types import returns as return_types
 from graph.types import shipments as shipment_types
-from graph.types.common import Connection, Money
+from graph.permissions import readable_fields
+from graph.types.common import Connection, Money, Selection, selected_names
 from graph.types.enums import FinancialStatus, FulfillmentStatus, OrderStatus
 from resolvers import cases as case_resolvers
 from resolvers import customers as customer_resolvers
@@ -24,6 +27,7 @@ from resolvers import invoices as invoice_resolvers
 from resolvers import orders as order_resolvers
 from resolvers import returns as return_resolvers
 from resolvers import shipments as shipment_resolvers
+from resolvers.prefetch import OrderWants, and_then, prefetch_stock, preload_orders
 from sources import records
 
 if TYPE_CHECKING:
@@ -109,15 +113,15 @@ class Order(relay.Node):
         "amounts) and the credit memos posted against them. There is no single upstream value; "
         "see each invoice's and credit memo's sourceStatus."
     )
-    async def financial_status(self, info: GraphInfo) -> FinancialStatus | None:
-        return await order_resolvers.resolve_financial_status(info.context.loaders, self.record)
+    def financial_status(self, info: GraphInfo) -> FinancialStatus | None:
+        return order_resolvers.resolve_financial_status(info.context.loaders, self.record)
 
     @strawberry.field(
         description="Shipping state, derived across systems: ERP shipped quantities per line and "
         "the WMS's shipments. There is no single upstream value; see each shipment's sourceStatus."
     )
-    async def fulfillment_status(self, info: GraphInfo) -> FulfillmentStatus | None:
-        return await order_resolvers.resolve_fulfillment_status(info.context.loaders, self.record)
+    def fulfillment_status(self, info: GraphInfo) -> FulfillmentStatus | None:
+        return order_resolvers.resolve_fulfillment_status(info.context.loaders, self.record)
 
     @strawberry.field(description="The customer who placed the order.")
     async def customer(self, info: GraphInfo) -> CustomerRef | None:
@@ -131,19 +135,25 @@ class Order(relay.Node):
         return [OrderLine.from_record(self.record, line) for line in self.record.lines]
 
     @strawberry.field(description="Invoices raised for the order.")
-    async def invoices(self, info: GraphInfo) -> list[InvoiceRef] | None:
-        found = await invoice_resolvers.resolve_order_invoices(info.context.loaders, self.number)
-        return [invoice_types.Invoice.from_record(invoice) for invoice in found]
+    def invoices(self, info: GraphInfo) -> list[InvoiceRef] | None:
+        return and_then(
+            invoice_resolvers.resolve_order_invoices(info.context.loaders, self.number),
+            lambda found: [invoice_types.Invoice.from_record(invoice) for invoice in found],
+        )
 
     @strawberry.field(description="WMS shipments of the order.")
-    async def shipments(self, info: GraphInfo) -> list[ShipmentRef] | None:
-        found = await shipment_resolvers.resolve_order_shipments(info.context.loaders, self.number)
-        return [shipment_types.Shipment.from_record(shipment) for shipment in found]
+    def shipments(self, info: GraphInfo) -> list[ShipmentRef] | None:
+        return and_then(
+            shipment_resolvers.resolve_order_shipments(info.context.loaders, self.number),
+            lambda found: [shipment_types.Shipment.from_record(shipment) for shipment in found],
+        )
 
     @strawberry.field(description="Returns raised against the order.")
-    async def returns(self, info: GraphInfo) -> list[ReturnRef] | None:
-        found = await return_resolvers.resolve_order_returns(info.context.loaders, self.number)
-        return [return_types.Return.from_record(rma) for rma in found]
+    def returns(self, info: GraphInfo) -> list[ReturnRef] | None:
+        return and_then(
+            return_resolvers.resolve_order_returns(info.context.loaders, self.number),
+            lambda found: [return_types.Return.from_record(rma) for rma in found],
+        )
 
     @strawberry.field(description="Service cases about the order, newest first.")
     async def cases(self, info: GraphInfo) -> list[CaseRef] | None:
@@ -196,42 +206,80 @@ class OrderLine(relay.Node):
         return Order.from_record(self.order_record)
 
     @strawberry.field(description="The catalogue item; null when the ERP no longer has it.")
-    async def product(self, info: GraphInfo) -> ProductRef | None:
-        found = await inventory_resolvers.resolve_product(info.context.loaders, self.sku)
-        return None if found is None else inventory_types.Product.from_record(found)
+    def product(self, info: GraphInfo) -> ProductRef | None:
+        prefetch_stock(info.context.loaders, self.sku, selected_names(info))
+        return and_then(
+            inventory_resolvers.resolve_product_now(info.context.loaders, self.sku),
+            lambda found: None if found is None else inventory_types.Product.from_record(found),
+        )
 
     @strawberry.field(
         description="Units that have left the warehouse: the WMS's shipments when it knows the "
         "order, else the ERP's shipped quantity."
     )
-    async def quantity_shipped(self, info: GraphInfo) -> int | None:
-        return (await self._quantities(info)).shipped
+    def quantity_shipped(self, info: GraphInfo) -> int | None:
+        return and_then(self._quantities(info), attrgetter("shipped"))
 
     @strawberry.field(
         description="Units back or settled: on returns that were received or completed."
     )
-    async def quantity_returned(self, info: GraphInfo) -> int | None:
-        return (await self._quantities(info)).returned
+    def quantity_returned(self, info: GraphInfo) -> int | None:
+        return and_then(self._quantities(info), attrgetter("returned"))
 
     @strawberry.field(
         description="Units on returns that are requested or authorized but not received yet."
     )
-    async def quantity_in_open_returns(self, info: GraphInfo) -> int | None:
-        return (await self._quantities(info)).in_open_returns
+    def quantity_in_open_returns(self, info: GraphInfo) -> int | None:
+        return and_then(self._quantities(info), attrgetter("in_open_returns"))
 
     @strawberry.field(
         description="Units that may still be returned: shipped − returned − in open returns. "
         "Whether they may be returned today (delivery, window) is in returnEligibility."
     )
-    async def returnable_quantity(self, info: GraphInfo) -> int | None:
-        return (await self._quantities(info)).returnable
+    def returnable_quantity(self, info: GraphInfo) -> int | None:
+        return and_then(self._quantities(info), attrgetter("returnable"))
 
-    async def _quantities(self, info: GraphInfo) -> order_resolvers.LineQuantities:
-        return await order_resolvers.resolve_line_quantities(
+    def _quantities(self, info: GraphInfo) -> order_resolvers.LineQuantities:
+        known = self.__dict__.get("_known_quantities")
+        if known is not None:  # the line's other quantity fields computed them already
+            return known  # type: ignore[no-any-return]
+        found = order_resolvers.resolve_line_quantities(
             info.context.loaders, self.order_record, self.record
         )
+        if isinstance(found, order_resolvers.LineQuantities):
+            self.__dict__["_known_quantities"] = found
+        return found
 
 
 @strawberry.type(description="A page of orders.")
 class OrderConnection(Connection[Order]):
     """A page of orders."""
+
+
+QUANTITY_FIELDS = frozenset(
+    {"quantityShipped", "quantityReturned", "quantityInOpenReturns", "returnableQuantity"}
+)
+
+
+def order_wants(tree: Selection, context: object) -> OrderWants:
+    """What the children selected under an order (`tree`) will read, within the caller's
+    role gates: the preload of resolvers/prefetch.py fetches nothing a gate would refuse."""
+    lines = tree.get("lines", {})
+    quantities = bool(QUANTITY_FIELDS & lines.keys())
+    product = lines.get("product")
+    invoices_readable = bool(readable_fields("Order", ("invoices",), context))
+    memos_readable = invoices_readable and bool(readable_fields("Invoice", ("creditMemos",), context))
+    return OrderWants(
+        shipments="shipments" in tree or "fulfillmentStatus" in tree or quantities,
+        returns="returns" in tree or quantities,
+        invoices=("invoices" in tree and invoices_readable) or "financialStatus" in tree,
+        credit_memos="financialStatus" in tree
+        or (memos_readable and "creditMemos" in tree.get("invoices", {})),
+        products=product is not None,
+        stock=product is not None and bool({"totalAvailable", "inventory"} & product.keys()),
+    )
+
+
+async def preload(info: GraphInfo, orders: Sequence[records.Order], tree: Selection) -> None:
+    """Load what these orders' selected children need before they resolve (resolvers/prefetch.py)."""
+    await preload_orders(info.context.loaders, orders, order_wants(tree, info.context))

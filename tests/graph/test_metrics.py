@@ -112,8 +112,9 @@ async def test_an_operation_is_timed_by_name_and_client_and_counts_its_upstream_
     timed, operations, calls, batches, keys = delta()
     assert (timed, operations, batches) == (1, 1, 1)
     assert keys == 3  # three orders' shipments in one bulk read
-    # companies, customer, orders ($batch); profile, requested tickets; shipments
-    assert calls == 6
+    # companies; customer, orders and returns in one $batch; profile, requested tickets;
+    # shipments
+    assert calls == 5
 
 
 async def test_errors_are_counted_by_code_and_clients_without_a_client_id_stay_anonymous(
@@ -141,11 +142,13 @@ async def test_cache_hits_and_upstream_calls_are_counted_per_source(client: http
         ("retailgraph_cache_events_total", {"source": "erp", "kind": "customer", "outcome": "miss"}),
         ("retailgraph_cache_events_total", {"source": "erp", "kind": "customer", "outcome": "hit"}),
         ("retailgraph_upstream_request_seconds_count",
-         {"source": "erp", "route": "GET customers", "status": "200"}),
+         {"source": "erp", "route": "POST $batch", "status": "200"}),
     )
     for _ in range(2):
         await client.post("/graphql", json={"query": CUSTOMER_360})
-    assert delta() == [1, 1, 1]  # the second customer read came from the entity cache
+    # The second customer read came from the entity cache; the first rode in one $batch
+    # with the customer's orders (sources/erp_coalesce.py).
+    assert delta() == [1, 1, 1]
 
 
 def test_caller_supplied_label_values_are_bounded() -> None:

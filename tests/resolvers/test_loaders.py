@@ -121,3 +121,13 @@ async def test_batch_counts_report_dispatched_batches(batching: bool) -> None:
     loaders = Loaders(FakeSources(build_dataset(orders_per_customer=3)), batching=batching)
     await asyncio.gather(*(loaders.order_by_number.load(f"SO-1000{n}") for n in (1, 2, 3)))
     assert loaders.batch_counts() == {"order_by_number": 1 if batching else 3}
+
+
+async def test_erp_keys_are_not_split_at_100_the_client_packs_its_own_batch() -> None:
+    fake = FakeSources(build_dataset())
+    loaders = Loaders(fake)
+    skus = [f"SKU-{n:05d}" for n in range(250)]
+    await asyncio.gather(*(loaders.product_by_sku.load(sku) for sku in skus))
+    # The $batch cap is 100 inner requests, not 100 keys: one source call takes all 250.
+    assert [name for name, _ in fake.log] == ["erp.products_by_skus"]
+    assert len(fake.log[0][1][0]) == 250

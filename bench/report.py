@@ -1,0 +1,131 @@
+"""The benchmark's report: rows per run, ratios against the in-run baselines, the targets.
+
+A row is one (mode, workload, run) measurement. `targets()` turns the rows of one run into
+the issue's ratios, each with its threshold and whether it is met; `write()` prints the
+table and the targets and stores everything as JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.driver import RunResult
+from bench.workloads import MIN_360_LEVELS, MIN_360_REQUESTS
+
+COLUMNS = ["mode", "workload", "run", "rate", "requests", "failures", "error_rate", "rps", "p50_ms",
+           "p95_ms", "p99_ms", "upstream_per_request", "cpu_ms_per_request", "peak_rss_mb"]
+
+
+def row(
+    mode: str, workload: str, run: str, result: RunResult, *, upstream: int, cpu_s: float,
+    rss_mb: Sequence[float], rate: float | None = None, unit: str = "request",
+) -> dict[str, Any]:
+    """One measurement as a report row (`unit`: what one counted request is)."""
+    count = result.requests
+    percentiles = run != "closed-loop (wrk)"  # wrk reports its own p50/p99 only as a hint
+    return {
+        "mode": mode, "workload": workload, "run": run, "unit": unit,
+        "rate": rate, "requests": count, "failures": result.failures,
+        "error_rate": round(result.failures / count, 4) if count else 0.0,
+        "rps": round(count / result.elapsed_s, 1) if result.elapsed_s else 0.0,
+        "p50_ms": round(result.percentile(0.50), 1) if percentiles else None,
+        "p95_ms": round(result.percentile(0.95), 1) if percentiles else None,
+        "p99_ms": round(result.percentile(0.99), 1) if percentiles else None,
+        "upstream_per_request": round(upstream / count, 3) if count else 0.0,
+        "cpu_ms_per_request": round(cpu_s * 1000 / count, 2) if count else 0.0,
+        "peak_rss_mb": list(rss_mb), "first_failure": result.first_failure,
+    }
+
+
+def _find(rows: Sequence[Mapping[str, Any]], mode: str, workload: str, run: str) -> Mapping[str, Any] | None:
+    for candidate in rows:
+        if (candidate["mode"], candidate["workload"], candidate["run"]) == (mode, workload, run):
+            return candidate
+    return None
+
+
+def _target(name: str, value: float | None, threshold: float, *, at_most: bool, note: str) -> dict[str, Any]:
+    met = None if value is None else (value <= threshold if at_most else value >= threshold)
+    return {"target": name, "value": None if value is None else round(value, 3),
+            "threshold": threshold, "comparison": "<=" if at_most else ">=", "met": met, "note": note}
+
+
+def targets(rows: Sequence[Mapping[str, Any]], latency_ms: float, cold: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets as ratios measured in this run."""
+    out: list[dict[str, Any]] = []
+    minimum = sum(MIN_360_REQUESTS.values())
+    cold_5, cold_50 = cold.get("first5"), cold.get("first50")
+    if cold_5 is not None and cold_50 is not None:
+        out.append(_target("cold 360 upstream requests, first:50 / first:5", cold_50 / max(cold_5, 1e-9),
+                           1.0, at_most=True, note=f"first:5 {cold_5}, first:50 {cold_50} per 360"))
+        out.append(_target("cold 360 upstream requests / stated minimum", max(cold_5, cold_50) / minimum,
+                           1.0, at_most=True, note=f"minimum {minimum} = {MIN_360_REQUESTS}"))
+    burst = _find(rows, "optimized", "customer360-burst", "burst of 64 (cold)")
+    if burst is not None:
+        out.append(_target("64 identical 360s: upstream requests per client request",
+                           burst["upstream_per_request"], 0.2, at_most=True, note="cold cache, 3 bursts"))
+    budget = 1.15 * MIN_360_LEVELS * latency_ms
+    for workload, label in (("customer360-cold", "cold 360 (every read upstream)"),
+                            ("customer360", "360 over the seed, warm caches")):
+        found = _find(rows, "optimized", workload, "constant rate")
+        if found is not None and found["p50_ms"] is not None:
+            out.append(_target(f"p50 {label} / (1.15 x {MIN_360_LEVELS} levels x {latency_ms:g} ms)",
+                               found["p50_ms"] / budget, 1.0, at_most=True,
+                               note=f"p50 {found['p50_ms']} ms at {found['rate']}/s; budget {budget:.0f} ms"))
+    ours = _find(rows, "optimized", "customer360", "closed-loop (wrk)")
+    ceiling = _find(rows, "graphql-core ceiling", "customer360", "closed-loop (wrk)")
+    same_bytes = _find(rows, "same bytes", "customer360", "closed-loop (wrk)")
+    if ours and ceiling and ceiling["rps"]:
+        out.append(_target("warm 360 throughput / graphql-core ceiling", ours["rps"] / ceiling["rps"], 0.6,
+                           at_most=False, note=f"{ours['rps']} vs {ceiling['rps']} rps"))
+    if ours and same_bytes and same_bytes["rps"]:
+        out.append(_target("warm 360 throughput / same-bytes endpoint", ours["rps"] / same_bytes["rps"], 0.0,
+                           at_most=False, note=f"{ours['rps']} vs {same_bytes['rps']} rps (context only)"))
+    naive = _find(rows, "naive", "customer360", "constant rate")
+    optimized = _find(rows, "optimized", "customer360", "constant rate")
+    if naive and optimized and optimized["upstream_per_request"]:
+        out.append(_target("naive / optimized upstream requests per 360",
+                           naive["upstream_per_request"] / optimized["upstream_per_request"], 1.0,
+                           at_most=False, note="context: what loaders, cache, coalescing and lookahead save"))
+    return out
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> None:
+    """A fixed-width table of `rows`."""
+    if not rows:
+        return
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for line in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "/".join(str(v) for v in value)
+    return str(value)
+
+
+def print_targets(found: Sequence[Mapping[str, Any]]) -> None:
+    """One line per target: value, comparison, threshold, met or not."""
+    for item in found:
+        verdict = {True: "MET", False: "NOT MET", None: "n/a"}[item["met"]]
+        print(f"{verdict:8s} {item['target']}: {item['value']} {item['comparison']} {item['threshold']}"
+              f"  ({item['note']})")
+
+
+def write(out_dir: str, name: str, report: Mapping[str, Any]) -> Path:
+    """Store the report as JSON; returns the file."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({**report, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                               indent=2, default=str))
+    return path

@@ -1,0 +1,165 @@
+"""Lookahead: start the reads a field's children will need while the field itself loads.
+
+GraphQL resolves level by level: a customer's orders are asked for only once the customer
+has arrived, their products once the orders have. When a child's key is already known at the
+parent (the customer number from the query's argument, a line's SKU), waiting costs a whole
+upstream round trip for nothing. These functions start such loads early, through the same
+per-request DataLoaders, without waiting for them: the child's own `load` of the same key
+later joins the load in flight (aiodataloader caches the future), and reads that start
+together ride in one ERP `$batch` (sources/erp_coalesce.py). The customer-360 thus needs two
+dependency levels instead of four: what is keyed by the customer number, then what is keyed
+by the order numbers, SKUs and the service platform's user id.
+
+A prefetch never fails anything: its errors surface, once, where a child awaits the same key.
+Off with batching (no loader cache to join) and with `RETAILGRAPH_PREFETCH=false`.
+
+The same idea saves CPU one level down. `preload_orders` loads, in one await at the list's
+parent, everything the selected children of a page of orders need (shipments, returns,
+invoices and their credit memos, products and their stock); the children then answer through
+`now_or_later`, which returns a value synchronously when its load has already finished and
+an awaitable only when it has not. A synchronous answer skips a coroutine, a task and a
+future per field; the customer-360 has a few hundred such fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
+from dataclasses import dataclass
+from types import CoroutineType
+from typing import Any, TypeVar, cast
+
+from aiodataloader import DataLoader
+
+from sources.records import Order
+
+from .loaders import Loaders
+
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark the outcome seen: the child that awaits the same key reports any error."""
+    if not future.cancelled():
+        future.exception()
+
+
+def start(loaders: Loaders, loader: DataLoader[Any, Any], key: Hashable) -> None:
+    """Begin loading `key` now; a later `load(key)` in this request joins it."""
+    if not loaders.prefetch:
+        return
+    future = loader.load(key)
+    future.add_done_callback(_retrieve)
+
+
+def prefetch_customer(loaders: Loaders, number: str, selected: Collection[str]) -> None:
+    """Start the customer-keyed reads of the selected child fields, beside the customer's own.
+
+    Orders bring their invoices (one read), and the customer's returns with their credit
+    memos, which the orders' return quantities and refunds need next. Cases read the service
+    platform's profile and then the tickets; loyalty shares that profile read.
+    """
+    if "orders" in selected:
+        start(loaders, loaders.orders_by_customer_number, number)
+    elif "invoices" in selected:
+        start(loaders, loaders.invoices_by_customer_number, number)
+    if "orders" in selected or "returns" in selected:
+        start(loaders, loaders.returns_by_customer_number, number)
+    if "loyalty" in selected:
+        start(loaders, loaders.profile_by_customer_number, number)
+    if "cases" in selected:
+        start(loaders, loaders.cases_by_customer_number, number)
+
+
+def prefetch_stock(loaders: Loaders, sku: str, selected: Collection[str]) -> None:
+    """Start the WMS stock read of a SKU while its catalogue item loads from the ERP."""
+    if "totalAvailable" in selected or "inventory" in selected:
+        start(loaders, loaders.inventory_levels_by_sku, sku.strip())
+
+
+def _finished(future: asyncio.Future[Any]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+def now_or_later(future: asyncio.Future[V], then: Callable[[V], R]) -> R:
+    """`then(value)` at once when the load has finished, else an awaitable of it.
+
+    For resolvers: graphql-core awaits an awaitable a resolver returns, so a field declared
+    synchronous may hand back either; the cast keeps the declared GraphQL type.
+    """
+    if _finished(future):
+        return then(future.result())
+
+    async def later() -> R:
+        return then(await future)
+
+    return cast(R, later())
+
+
+def now_or_later_all(futures: Sequence[asyncio.Future[Any]], then: Callable[[list[Any]], R]) -> R:
+    """`now_or_later` over several loads: `then` gets their values in order."""
+    if all(_finished(future) for future in futures):
+        return then([future.result() for future in futures])
+
+    async def later() -> R:
+        return then(list(await asyncio.gather(*futures)))
+
+    return cast(R, later())
+
+
+def and_then(found: V, then: Callable[[V], R]) -> R:
+    """`then` applied to a now-or-later value: at once, or after awaiting it."""
+    if isinstance(found, CoroutineType):  # what now_or_later hands out when not ready
+        awaitable: Awaitable[V] = found
+
+        async def later() -> R:
+            return then(await awaitable)
+
+        return cast(R, later())
+    return then(found)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWants:
+    """What the selected children of a list of orders will read."""
+
+    shipments: bool = False
+    returns: bool = False
+    invoices: bool = False
+    credit_memos: bool = False
+    products: bool = False
+    stock: bool = False
+
+
+async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
+    """Load, together, what the orders' children will ask for; failures stay in the loaders."""
+    if not loaders.prefetch or not orders:
+        return
+    numbers = [order.number for order in orders]
+    skus = list(dict.fromkeys(line.sku for order in orders for line in order.lines))
+    loads: list[Awaitable[Any]] = []
+    if wants.shipments:
+        loads += [loaders.shipments_by_order_number.load(number) for number in numbers]
+    if wants.returns:
+        loads += [loaders.returns_by_order_number.load(number) for number in numbers]
+    if wants.products:
+        loads += [loaders.product_by_sku.load(sku) for sku in skus]
+    if wants.stock:
+        loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
+    if wants.invoices or wants.credit_memos:
+        loads.append(_invoices(loaders, numbers, wants.credit_memos))
+    await asyncio.gather(*loads, return_exceptions=True)
+
+
+async def _invoices(loaders: Loaders, numbers: Sequence[str], memos: bool) -> None:
+    """The orders' invoices, then (if wanted) every credit memo raised against them."""
+    found = await asyncio.gather(
+        *(loaders.invoices_by_order_number.load(number) for number in numbers), return_exceptions=True
+    )
+    if memos:
+        invoices = [i.number for group in found if isinstance(group, list) for i in group]
+        await asyncio.gather(
+            *(loaders.credit_memos_by_invoice_number.load(number) for number in invoices),
+            return_exceptions=True,
+        )
