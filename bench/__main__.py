@@ -17,7 +17,7 @@ docs/benchmark.md explains the figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import report, scenarios
+from bench import report, scenarios, studies
 from bench.processes import ServerProcess
 from bench.scenarios import Bench
 from graph.demo import start_sandbox
@@ -63,7 +63,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto = httptools if installed)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the ceiling endpoints")
     parser.add_argument("--levers", action="store_true", help="measure each lever (360 only)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the graph under warm 360s")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the graph under 360s (the first of --modes)")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of mixed load; samples RSS")
     parser.add_argument("--no-wrk", action="store_true", help="closed loop with the Python driver")
     parser.add_argument("--port-base", type=int, default=18101)
@@ -81,19 +82,20 @@ def _run_modes(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         if mode == "cold":  # the cold mode is about the 360's levels and upstream minimum
             workloads = ["customer360-cold", "customer360-first5", "customer360-first50"]
         with bench.graph(MODES[mode]) as graph:
-            if mode == "optimized" and "burst" in workloads:
-                bench.bursts(mode, graph, args.bursts, args.burst)  # first: the caches are cold
-            responses = bench.warm_up(graph)
             if mode == "optimized":
-                captured = responses
+                if "burst" in workloads:
+                    bench.bursts(mode, graph, args.bursts, args.burst)  # first: the caches are cold
+                captured = bench.warm_up(graph)  # also the ceiling's records
             for name in workloads:
                 if name == "burst":
-                    if mode != "optimized":
-                        bench.bursts(mode, graph, args.bursts, args.burst)
+                    if mode != "optimized":  # no cache to keep cold; one burst shows the cost
+                        bench.bursts(mode, graph, 1, args.burst)
                 elif name == "returns":
                     bench.return_flows(mode, graph)
                 else:
                     bench.workload(mode, graph, name)
+            if mode == "cold":
+                bench.light_load(mode, graph, "customer360-cold", min(5.0, args.rate))
             bench.note_rss(mode, graph)
     return captured
 
@@ -112,6 +114,8 @@ def _run_baselines(bench: Bench, captured: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 1 if any response failed its check."""
     args = _args(argv)
+    # A terminated run still stops the sandbox and graph processes it started (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sandbox = start_sandbox("127.0.0.1", args.port_base, args.seed)
     bench = Bench(args)
     extra: dict[str, Any] = {}
@@ -120,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             httpx.put(f"{url}/_sandbox/faults", json={"latency_ms": args.latency_ms}).raise_for_status()
         bench.load_seed()
         if args.soak:
-            extra["soak"] = scenarios.soak(bench, args.soak)
+            extra["soak"] = studies.soak(bench, args.soak)
         elif args.levers:
-            extra["levers"] = scenarios.levers(bench)
+            extra["levers"] = studies.levers(bench)
         elif args.profile:
-            extra["profile"] = scenarios.profile(bench)
+            mode = args.modes.split(",")[0]
+            extra["profile"] = studies.profile(bench, mode, MODES[mode])
         else:
             captured = _run_modes(bench, args)
             if captured and not args.no_baselines:

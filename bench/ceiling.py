@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     build_schema,
@@ -72,12 +73,12 @@ class Ceiling:
             return {"errors": [error.formatted for error in document]}
         root = {"customer": self.customers.get(str((variables or {}).get("number")))}
         result = execute(self.schema, document, root_value=root, variable_values=variables)
-        if not isinstance(result, Mapping) and hasattr(result, "data"):
-            body: dict[str, Any] = {"data": result.data}
-            if result.errors:
-                body["errors"] = [error.formatted for error in result.errors]
-            return body
-        raise TypeError("resolvers here are synchronous")
+        if not isinstance(result, ExecutionResult):
+            raise TypeError("resolvers here are synchronous")
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [error.formatted for error in result.errors]
+        return body
 
 
 def create_app() -> Starlette:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -49,9 +50,9 @@ class RunResult:
 
 
 async def post_checked(
-    http: httpx.AsyncClient, body: dict[str, object], token: str,
-    check: Callable[[dict[str, object]], str | None],
-) -> tuple[dict[str, object] | None, str | None]:
+    http: httpx.AsyncClient, body: Mapping[str, object], token: str,
+    check: Callable[[dict[str, Any]], str | None],
+) -> tuple[dict[str, Any] | None, str | None]:
     """POST one GraphQL request; (decoded body, failure reason or None)."""
     try:
         response = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
@@ -59,7 +60,7 @@ async def post_checked(
         return None, f"transport: {exc!r}"
     if response.status_code != 200:
         return None, f"HTTP {response.status_code}: {response.text[:200]}"
-    decoded = response.json()
+    decoded: dict[str, Any] = response.json()
     if decoded.get("errors"):
         return decoded, f"errors: {decoded['errors'][:1]}"
     return decoded, check(decoded)
@@ -70,7 +71,7 @@ def request_step(workload: Workload) -> Step:
 
     async def step(http: httpx.AsyncClient, rng: random.Random, token: str) -> str | None:
         body = {"query": workload.query, "variables": workload.variables(rng)}
-        return (await post_checked(http, body, token, workload.check))[1]  # type: ignore[arg-type]
+        return (await post_checked(http, body, token, workload.check))[1]
 
     return step
 

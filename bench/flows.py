@@ -39,6 +39,15 @@ mutation InitiateReturn($input: InitiateReturnInput!) {
 }
 """
 
+SCAN = """
+query ReturnScan($number: String!) {
+  returnEligibility(orderNumber: $number) {
+    lines { eligible returnableQuantity orderLine { id } }
+  }
+  order(number: $number) { invoices { number } }
+}
+"""
+
 FINISHED = {"COMPLETED", "RUNNING", "AWAITING_APPROVAL"}
 
 
@@ -102,7 +111,7 @@ def _started(body: dict[str, Any]) -> str | None:
 
 
 async def find_units(base_url: str, token: str, orders: Sequence[str], limit: int) -> list[Unit]:
-    """Returnable units of the given orders (each line's returnable quantity, one per unit)."""
+    """Returnable units of the given invoiced orders (a line's returnable quantity, one per unit)."""
     units: list[Unit] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
         semaphore = asyncio.Semaphore(8)
@@ -110,9 +119,12 @@ async def find_units(base_url: str, token: str, orders: Sequence[str], limit: in
         async def scan(number: str) -> list[Unit]:
             async with semaphore:
                 body, failure = await post_checked(
-                    http, {"query": ELIGIBILITY, "variables": {"number": number}}, token, lambda b: None
+                    http, {"query": SCAN, "variables": {"number": number}}, token, lambda b: None
                 )
-            lines = (((body or {}).get("data") or {}).get("returnEligibility") or {}).get("lines") or []
+            data = (body or {}).get("data") or {}
+            if failure or not ((data.get("order") or {}).get("invoices")):
+                return []  # a refund credits an invoice: orders not invoiced yet cannot take one
+            lines = (data.get("returnEligibility") or {}).get("lines") or []
             return [Unit(number, line["orderLine"]["id"])
                     for line in lines if line["eligible"] for _ in range(line["returnableQuantity"])]
 

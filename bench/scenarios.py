@@ -1,4 +1,4 @@
-"""What `python -m bench` runs: workloads per mode, bursts, the return flow, levers, the soak.
+"""What `python -m bench` runs: workloads per mode, bursts, the return flow, the baselines.
 
 `Bench` holds one run's state (sandbox URLs, tokens, the seed's keys, report rows). Each
 measurement resets the sandbox's request counters and reads the graph's CPU before and
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import platform
 import random
@@ -20,11 +19,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import orjson
 
 from bench import driver, report, wrk
 from bench.flows import ReturnFlow, find_units
-from bench.processes import GraphProcess, ServerProcess, cpu_seconds, peak_rss_mb, rss_mb
+from bench.processes import GraphProcess, ServerProcess, cpu_seconds, peak_rss_mb
 from bench.workloads import CUSTOMER_360, Seed, Workload, customer_360, customer_360_burst, workloads
 from graph.auth import mint_token
 from graph.settings import Settings
@@ -65,7 +63,7 @@ class Bench:
         self.seed = Seed(orders=tuple(sorted(numbers)))
 
     @contextlib.contextmanager
-    def graph(self, mode_env: dict[str, str], **options: Any) -> Iterator[GraphProcess]:
+    def graph(self, mode_env: dict[str, str], **options: Any) -> Iterator[ServerProcess]:
         """The graph process for one mode or lever."""
         env = {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in self.urls.items()}
         env.update(BENCH_ENV, RETAILGRAPH_DATA_DIR=tempfile.mkdtemp(prefix="rg-bench-"))
@@ -84,17 +82,32 @@ class Bench:
                 total += httpx.get(f"{url}/_sandbox/stats").json()["requests"]
         return total
 
+    def settle(self, server: ServerProcess, limit_s: float = 90.0) -> None:
+        """Wait until the server has finished what earlier runs left it (under 5% of a core)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            before = cpu_seconds(server.pid)
+            time.sleep(0.5)
+            if cpu_seconds(server.pid) - before < 0.025:
+                return
+
     def measure(
         self, mode: str, name: str, run: str, server: ServerProcess, go: Callable[[], driver.RunResult],
         **extra: Any,
     ) -> dict[str, Any]:
-        """Run `go` with counters reset; append and return its row."""
+        """Run `go` on a settled server with counters reset; append and return its row."""
+        self.settle(server)
         self._stats(reset=True)
+        upstream_before = upstream_seconds(server)
         before = cpu_seconds(server.pid)
         result = go()
         used = cpu_seconds(server.pid) - before
         found = report.row(mode, name, run, result, upstream=self._stats(), cpu_s=used,
                            rss_mb=peak_rss_mb(server.pid, server.workers), **extra)
+        upstream_after = upstream_seconds(server)
+        calls = upstream_after[1] - upstream_before[1]
+        found["upstream_call_ms"] = round(1000 * (upstream_after[0] - upstream_before[0]) / calls, 1) \
+            if calls > 0 else None
         self.rows.append(found)
         print(f"  {mode:22s} {name:24s} {run:18s} rps={found['rps']} p50={found['p50_ms']} "
               f"up/req={found['upstream_per_request']} cpu/req={found['cpu_ms_per_request']}ms "
@@ -129,26 +142,43 @@ class Bench:
             graph.base_url, step, rate=rate, duration_s=self.args.duration, tokens=self.tokens))
 
     def _closed(self, server: ServerProcess, path: str, workload: Workload,
-                lines: list[str] | None = None) -> Callable[[], driver.RunResult]:
+                lines: list[str] | None = None, connections: int | None = None,
+                ) -> Callable[[], driver.RunResult]:
+        connections = connections or self.args.connections
         if self.wrk is None:
             step = driver.request_step(workload)
             return lambda: asyncio.run(driver.closed_loop(
-                server.base_url, step, concurrency=self.args.connections,
+                server.base_url, step, concurrency=connections,
                 duration_s=self.args.duration, tokens=self.tokens))
         lines = lines or wrk.request_lines(workload, self.tokens, 2000)
         binary = self.wrk
         return lambda: wrk.closed_loop(server.base_url, path, lines, workload.marker,
-                                       connections=self.args.connections,
+                                       connections=connections,
                                        duration_s=self.args.duration, binary=binary)
 
+    def light_load(self, mode: str, graph: ServerProcess, name: str, rate: float) -> None:
+        """One more constant-rate run at a low rate: latency without queueing behind CPU."""
+        workload = _named(self.seed, name)
+        self.measure(mode, name, f"{RATE} (light)", graph,
+                     self._rate(graph, driver.request_step(workload), rate), rate=rate)
+
     def workload(self, mode: str, graph: ServerProcess, name: str) -> None:
-        """A constant-rate run, then a closed-loop wrk run, of one request workload."""
+        """A closed-loop wrk run (max throughput), then a constant-rate run (latency).
+
+        The rate is the stated `--rate` unless this mode cannot sustain it (above 70% of its
+        closed-loop maximum): then half its maximum, so latency is measured, not a queue.
+        """
         workload = _named(self.seed, name)
         rate = self.args.rate
+        if mode != "cold":
+            # The naive graph needs seconds per request at 16 connections: fewer, so some finish.
+            connections = min(4, self.args.connections) if mode == "naive" else None
+            closed = self.measure(mode, name, WRK, graph,
+                                  self._closed(graph, "/graphql", workload, connections=connections))
+            if closed["rps"] and rate > 0.7 * closed["rps"]:
+                rate = max(0.2, round(0.5 * closed["rps"], 1))
         self.measure(mode, name, RATE, graph, self._rate(graph, driver.request_step(workload), rate),
                      rate=rate)
-        if mode != "cold":
-            self.measure(mode, name, WRK, graph, self._closed(graph, "/graphql", workload))
 
     def bursts(self, mode: str, graph: ServerProcess, rounds: int, size: int) -> None:
         """`rounds` bursts of `size` identical 360s, each for a customer nobody asked for yet."""
@@ -168,7 +198,7 @@ class Bench:
 
         self.measure(mode, "customer360-burst", f"burst of {size} (cold)", graph, go)
 
-    def return_flows(self, mode: str, graph: GraphProcess) -> None:
+    def return_flows(self, mode: str, graph: ServerProcess) -> None:
         """The return workflow at `--flow-rate`, then closed loop with two agents."""
         if self.units is None:
             recent = list(self.seed.orders)[-300:]
@@ -211,6 +241,21 @@ class Bench:
         return counts
 
 
+def upstream_seconds(server: ServerProcess) -> tuple[float, float]:
+    """The graph's own upstream timing so far (/metrics): (seconds, attempts); zeros elsewhere."""
+    try:
+        text = httpx.get(f"{server.base_url}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return 0.0, 0.0
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith("retailgraph_upstream_request_seconds_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("retailgraph_upstream_request_seconds_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
 def _named(seed: Seed, name: str) -> Workload:
     if name == "customer360-cold":
         found = customer_360(seed)
@@ -218,101 +263,11 @@ def _named(seed: Seed, name: str) -> Workload:
     return workloads(seed)[name]()
 
 
-LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
-    ("all levers on", {}, {}),
-    ("ERP coalescing off", {"RETAILGRAPH_ERP_COALESCE": "false"}, {}),
-    ("lookahead off", {"RETAILGRAPH_PREFETCH": "false"}, {}),
-    ("stdlib json", {"RETAILGRAPH_ORJSON": "false"}, {}),
-    ("httpx default pool", {"RETAILGRAPH_HTTP_POOL_SIZE": "-1"}, {}),
-    ("asyncio + h11", {}, {"loop": "asyncio", "http": "h11"}),
-    ("2 workers", {}, {"workers": 2}),
-    ("cache TTLs x0.1", {"RETAILGRAPH_CACHE_TTL_SCALE": "0.1"}, {}),
-    ("persisted query (hash only)", {}, {"apq": True}),
-]
-
-
-def levers(bench: Bench) -> list[dict[str, Any]]:
-    """The 360 with all levers, then with each one changed alone; ratios to all-on."""
-    workload = customer_360(bench.seed)
-    summary = []
-    for label, env, options in LEVERS:
-        apq = options.pop("apq", False) if options else False
-        with bench.graph(env, **options) as graph:
-            bench.warm_up(graph)
-            lines = _apq_lines(graph, workload, bench.tokens) if apq else None
-            rate_row = bench.measure(label, "customer360", RATE, graph,
-                                     bench._rate(graph, driver.request_step(workload), bench.args.rate),
-                                     rate=bench.args.rate)
-            closed = bench.measure(label, "customer360", WRK, graph,
-                                   bench._closed(graph, "/graphql", workload, lines))
-        summary.append({"lever": label, "rps": closed["rps"], "p50_ms": rate_row["p50_ms"],
-                        "upstream_per_request": rate_row["upstream_per_request"],
-                        "cpu_ms_per_request": closed["cpu_ms_per_request"]})
-    base = summary[0]
-    for item in summary:
-        item["rps_vs_all_on"] = round(item["rps"] / base["rps"], 3) if base["rps"] else None
-        item["cpu_vs_all_on"] = round(item["cpu_ms_per_request"] / base["cpu_ms_per_request"], 3) \
-            if base["cpu_ms_per_request"] else None
-    report.print_table(summary, list(summary[0]))
-    return summary
-
-
-def _apq_lines(graph: ServerProcess, workload: Workload, tokens: list[str]) -> list[str]:
-    """Hash-only request bodies, after registering the document once (Apollo APQ)."""
-    digest = hashlib.sha256(workload.query.encode()).hexdigest()
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
-    rng = random.Random(11)
-    first = {"query": workload.query, "variables": workload.variables(rng), "extensions": extensions}
-    httpx.post(f"{graph.base_url}/graphql", json=first, headers={"Authorization": f"Bearer {tokens[0]}"},
-               timeout=30).raise_for_status()
-    return [f"{tokens[i % len(tokens)]}\t" + orjson.dumps(
-        {"variables": workload.variables(rng), "extensions": extensions}).decode() for i in range(2000)]
-
-
-def soak(bench: Bench, seconds: float) -> dict[str, Any]:
-    """Mixed load at the stated rate for `seconds`, sampling each worker's RSS every 10 s."""
-    mix = [("customer360", 6), ("order", 2), ("inventory", 1), ("nodes", 1)]
-    chosen = [workloads(bench.seed)[name]() for name, weight in mix for _ in range(weight)]
-    steps = [driver.request_step(w) for w in chosen]
-
-    async def mixed(http: httpx.AsyncClient, rng: random.Random, token: str) -> str | None:
-        return await rng.choice(steps)(http, rng, token)
-
-    samples: list[dict[str, Any]] = []
-    with bench.graph({}) as graph:
-        bench.warm_up(graph)
-        started = time.monotonic()
-
-        async def sample() -> None:
-            while True:
-                samples.append({"t_s": round(time.monotonic() - started),
-                                "rss_mb": rss_mb(graph.pid, graph.workers)})
-                await asyncio.sleep(10)
-
-        async def run() -> driver.RunResult:
-            sampler = asyncio.create_task(sample())
-            try:
-                return await driver.constant_rate(graph.base_url, mixed, rate=bench.args.rate,
-                                                  duration_s=seconds, tokens=bench.tokens)
-            finally:
-                sampler.cancel()
-
-        bench.measure("optimized", "soak (mixed)", RATE, graph, lambda: asyncio.run(run()),
-                      rate=bench.args.rate)
-        samples.append({"t_s": round(time.monotonic() - started), "rss_mb": rss_mb(graph.pid, graph.workers)})
-    half = [s["rss_mb"][0] for s in samples if s["t_s"] >= seconds / 2] or [0.0]
-    summary = {"samples": samples, "second_half_min_mb": min(half), "second_half_max_mb": max(half),
-               "peak_mb": max(max(s["rss_mb"]) for s in samples)}
-    print(f"soak: RSS second half {summary['second_half_min_mb']}..{summary['second_half_max_mb']} MiB, "
-          f"peak {summary['peak_mb']} MiB", flush=True)
-    return summary
-
-
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     from importlib.metadata import version
 
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in ("strawberry-graphql", "graphql-core", "starlette", "uvicorn", "uvloop", "httptools",
                  "httpx", "orjson", "aiodataloader"):
         try:
@@ -323,70 +278,3 @@ def machine() -> dict[str, Any]:
         if os.path.exists("/usr/bin/wrk") else None
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "packages": packages,
             "wrk": wrk_version, "processor": platform.processor() or platform.machine()}
-
-
-def profile(bench: Bench) -> dict[str, Any]:
-    """py-spy samples the graph while wrk drives warm 360s; the top costs, self and by package."""
-    workload = customer_360(bench.seed)
-    with tempfile.TemporaryDirectory(prefix="rg-pyspy-") as folder, bench.graph({}) as graph:
-        bench.warm_up(graph)
-        raw = os.path.join(folder, "stacks.txt")
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(graph.pid), "--duration",
-                                str(max(1, round(bench.args.duration))), "--rate", "100", "--format", "raw",
-                                "--output", raw, "--gil"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        bench.measure("optimized (profiled)", "customer360", WRK, graph,
-                      bench._closed(graph, "/graphql", workload))
-        spy.wait(timeout=60)
-        stacks = open(raw).read().splitlines() if os.path.exists(raw) else []
-    return _top_costs(stacks)
-
-
-IDLE_LEAVES = ("Condition.wait (", "_worker (concurrent/", "EpollSelector.select (", "select (",
-               "Event.wait (", "_wait_for_tstate_lock (")
-
-
-def _top_costs(stacks: list[str], top: int = 20) -> dict[str, Any]:
-    """Busy samples (waits left out): self time by function, inclusive time by package."""
-    by_function: dict[str, int] = {}
-    by_package: dict[str, int] = {}
-    total = idle = 0
-    for line in stacks:
-        frames, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
-            continue
-        count = int(count_text)
-        parts = [_without_line(frame) for frame in frames.split(";")]
-        leaf = parts[-1]
-        if leaf.startswith(IDLE_LEAVES):
-            idle += count
-            continue
-        total += count
-        by_function[leaf] = by_function.get(leaf, 0) + count
-        for package in {_package(frame) for frame in parts}:
-            by_package[package] = by_package.get(package, 0) + count
-
-    def share(found: dict[str, int]) -> dict[str, float]:
-        ordered = sorted(found.items(), key=lambda item: -item[1])[:top]
-        return {name: round(100 * count / max(total, 1), 1) for name, count in ordered}
-
-    result = {"busy_samples": total, "idle_samples": idle, "self_pct_by_function": share(by_function),
-              "inclusive_pct_by_package": share(by_package)}
-    for name, pct in result["self_pct_by_function"].items():
-        print(f"  self {pct:5.1f}%  {name}")
-    for name, pct in result["inclusive_pct_by_package"].items():
-        print(f"  incl {pct:5.1f}%  {name}")
-    return result
-
-
-def _without_line(frame: str) -> str:
-    """`f (path/file.py:12)` → `f (path/file.py)`: a function's samples, whatever the line."""
-    head, _, rest = frame.rpartition(":")
-    return f"{head})" if head and rest.rstrip(")").isdigit() else frame
-
-
-def _package(frame: str) -> str:
-    """`graphql`, `strawberry`, `app:graph`, `asyncio`, … for one py-spy frame."""
-    location = frame[frame.rfind("(") + 1:frame.rfind(")")] if "(" in frame else frame
-    first = location.split("/")[0].removesuffix(".py")
-    return f"app:{first}" if first in ("graph", "resolvers", "sources", "orchestrator", "bench") else first

@@ -38,6 +38,9 @@ class Settings:
     orjson: bool = True  # orjson for GraphQL request bodies and responses
     http_pool_size: int = 0  # connections per upstream; 0: its bulkhead size, < 0: httpx's
     cache_ttl_scale: float = 1.0  # multiplies every entity cache TTL (sources/config.py)
+    # "aiohttp": upstream calls through aiohttp's client under httpx's API, far less CPU per
+    # call (docs/benchmark.md); not the default while the respx-based fault tests cover httpx's.
+    http_transport: str = "httpx"
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None

@@ -11,16 +11,11 @@ load is its own upstream call, which only the benchmark's baseline wants.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
-from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
 
-from sources.errors import PartlyStale, SourceError, SourceNotFound
 from sources.records import (
     Case,
     CaseComment,
@@ -37,110 +32,23 @@ from sources.records import (
     Shipment,
 )
 
+from .loader_base import (
+    CallLoader,
+    ListLoader,
+    RecordLoader,
+    SourceLoader,
+    _prime,
+    batch_span,
+)
+
 if TYPE_CHECKING:
     from sources import Sources
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-R = TypeVar("R")
+__all__ = ["CallLoader", "ListLoader", "Loaders", "RecordLoader", "SourceLoader", "batch_span"]
 
 WMS_SKU_BATCH = 250
 WMS_ORDER_BATCH = 100
 SERVICEDESK_BATCH = 100
-
-tracer = trace.get_tracer("retailgraph.resolvers")
-
-
-@contextmanager
-def batch_span(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> Iterator[Span]:
-    """A span around one loader batch; the upstream calls it makes become its children."""
-    name = type(loader).__name__
-    with tracer.start_as_current_span(
-        f"load {name}", attributes={"retailgraph.loader": name, "retailgraph.batch.keys": len(keys)}
-    ) as span:
-        yield span
-
-
-def _failed(span: Span, errors: Sequence[object]) -> None:
-    """Mark a batch span failed when keys came back as source errors."""
-    failures = [e for e in errors if isinstance(e, SourceError)]
-    if failures:
-        span.set_status(Status(StatusCode.ERROR, type(failures[0]).__name__))
-        span.set_attribute("retailgraph.batch.failed_keys", len(failures))
-
-
-class SourceLoader(DataLoader[K, R], Generic[K, R]):
-    """A loader over one bulk source method returning a dict keyed like the input."""
-
-    # ERP loaders hand every key to one source call: the client splits keys into `or`
-    # chains under the URL limit and those into $batch(es) of <= 100 inner requests, so a
-    # cap on keys here would only turn one HTTP call into several (the cap is on requests).
-    max_batch_size: int | None = None
-
-    def __init__(self, loaders: Loaders) -> None:
-        super().__init__(
-            loop=asyncio.get_running_loop(), batch=loaders.batching, cache=loaders.batching
-        )
-        self.loaders = loaders
-        self.sources = loaders.sources
-        self.batches = 0
-
-    async def fetch(self, keys: list[K]) -> Mapping[K, R]:
-        """Call the bulk source method for these keys."""
-        raise NotImplementedError
-
-    def missing(self) -> R:
-        """What a key the upstream does not know resolves to."""
-        raise NotImplementedError
-
-    def prime_related(self, values: Mapping[K, Any]) -> None:
-        """Hand records found here to the loaders that look them up by their own key."""
-
-    # aiodataloader rejects the key's future when its value is an exception object.
-    async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
-        """Load one batch; a failed batch answers every key with the error."""
-        self.batches += 1
-        with batch_span(self, keys) as span:
-            try:
-                found = await self.fetch(keys)
-            except PartlyStale as exc:  # stale copies of some keys: those answer, the rest fail
-                _failed(span, [exc])
-                return [self.from_stale(exc.stale[k]) if k in exc.stale else exc for k in keys]
-            except SourceError as exc:
-                _failed(span, [exc])
-                return [exc for _ in keys]
-        self.prime_related(found)
-        return [found[key] if key in found else self.missing() for key in keys]
-
-    def from_stale(self, value: Any) -> R:
-        """A stale cached value as this loader answers it."""
-        return value  # type: ignore[no-any-return]
-
-
-class RecordLoader(SourceLoader[K, V | None]):
-    """A loader of single records; an unknown key is None."""
-
-    def missing(self) -> V | None:
-        """No record for this key."""
-        return None
-
-
-class ListLoader(SourceLoader[K, list[V]]):
-    """A loader whose values are lists; an unknown key is an empty list."""
-
-    def missing(self) -> list[V]:
-        """No records for this key."""
-        return []
-
-    def from_stale(self, value: Any) -> list[V]:
-        """A stale cached tuple as a list."""
-        return list(value)
-
-
-def _prime(loader: DataLoader[Any, Any], pairs: Sequence[tuple[Hashable, object]]) -> None:
-    """Prime a loader with records already in hand."""
-    for key, value in pairs:
-        loader.prime(key, value)
 
 
 class CustomerByNumberLoader(RecordLoader[str, Customer]):
@@ -337,31 +245,6 @@ class CasesByCustomerNumberLoader(ListLoader[str, Case]):
         _prime(self.loaders.case_by_id, [(c.id, c) for v in values.values() for c in v])
 
 
-class CallLoader(SourceLoader[K, R]):
-    """A loader over a non-batchable source call: dedups identical calls, runs the rest at once."""
-
-    max_batch_size = None
-
-    def call(self, key: K) -> Awaitable[R]:
-        """The source call for one key."""
-        raise NotImplementedError
-
-    async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
-        """Run every call concurrently; each key fails alone, a 404 is the missing value."""
-        self.batches += 1
-        with batch_span(self, keys) as span:
-            results = await asyncio.gather(*(self.call(key) for key in keys), return_exceptions=True)
-            _failed(span, results)
-        return [self.missing() if isinstance(r, SourceNotFound) else _checked(r) for r in results]
-
-
-def _checked(result: R | BaseException) -> R | BaseException:
-    """Pass source errors through as values; re-raise anything unexpected."""
-    if isinstance(result, BaseException) and not isinstance(result, SourceError):
-        raise result
-    return result
-
-
 class CaseCommentsPageLoader(CallLoader[tuple[int, int, str | None], Page[CaseComment]]):
     """One page of a case's timeline, by (case id, page size, upstream cursor)."""
 
@@ -405,7 +288,7 @@ class _Lazy(Generic[L]):
     """A loader built on first use: a request touches a few of the two dozen, and building
     one (aiodataloader binds the loop, makes its queue and cache) costs CPU per request."""
 
-    def __init__(self, kind: type[L]) -> None:
+    def __init__(self, kind: Callable[[Loaders], L]) -> None:
         self.kind = kind
         self.name = ""
 
@@ -413,7 +296,7 @@ class _Lazy(Generic[L]):
         self.name = name
 
     def __get__(self, loaders: Loaders, owner: type) -> L:
-        loader = self.kind(loaders)  # type: ignore[call-arg]
+        loader = self.kind(loaders)
         loaders.__dict__[self.name] = loader  # later reads find the instance attribute
         return loader
 

@@ -75,6 +75,7 @@ class SourceConfig:
     cache_enabled: bool = True
     coalesce: bool = True  # ERP: reads starting together share one $batch (erp_coalesce.py)
     pool_size: int = 0  # pooled connections; 0: the bulkhead's size, < 0: httpx's defaults
+    transport: str = "httpx"  # or "aiohttp": httpx-aiohttp's transport (docs/benchmark.md)
     # resilience (defaults in RESILIENCE_DEFAULTS; see docs/resilience.md)
     connect_timeout_s: float = 1.0
     retry_attempts: int = 3
@@ -134,6 +135,7 @@ class SourceConfig:
             cache_enabled=_read(settings, "entity_cache") is not False,
             coalesce=_read(settings, f"{name}_coalesce") is not False,
             pool_size=int(_read(settings, "http_pool_size") or 0),
+            transport=str(_read(settings, "http_transport") or "httpx"),
             **_resilience(settings, name),
         )
 

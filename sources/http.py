@@ -87,7 +87,7 @@ class HttpSource:
         self._calls = SingleFlight(source=self.source)
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
-            transport=transport,
+            transport=transport or _network_transport(config),
             timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
             # As many pooled connections as the bulkhead lets calls run at once: with httpx's
             # default of 20 kept alive, a busy source would reconnect on every call past 20.
@@ -300,6 +300,15 @@ class HttpSource:
         return SourceUnavailable(
             self.source, f"malformed {what}: {type(exc).__name__}: {exc}"
         )
+
+
+def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport | None:
+    """httpx's own transport (None, the default), or aiohttp's client under httpx's API."""
+    if config.transport != "aiohttp":
+        return None
+    from httpx_aiohttp import AiohttpTransport  # the `aiohttp` extra
+
+    return AiohttpTransport(limits=_pool_limits(config))
 
 
 def _pool_limits(config: SourceConfig) -> httpx.Limits:

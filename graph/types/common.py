@@ -267,9 +267,12 @@ def _tree(sets: list[SelectionSetNode | None], fragments: Mapping[str, Any]) -> 
         selection_set = pending.pop()
         for selection in selection_set.selections if selection_set is not None else ():
             if isinstance(selection, FieldNode):
-                child = tree.setdefault(selection.name.value, {})
-                if selection.selection_set is not None:
-                    _merge(child, _tree([selection.selection_set], fragments))
+                name = selection.name.value
+                sub = {} if selection.selection_set is None else _tree([selection.selection_set], fragments)
+                if name in tree:
+                    _merge(tree[name], sub)
+                else:
+                    tree[name] = sub
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
