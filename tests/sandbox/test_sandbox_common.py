@@ -90,10 +90,7 @@ async def test_latency_is_added(wms: httpx.AsyncClient) -> None:
     await wms.put("/_sandbox/faults", json={"latency_ms": 120})
     started = time.perf_counter()
     assert (await wms.get(PROBES["wms"])).status_code == 200
-    assert time.perf_counter() - started >= 0.12
-    started = time.perf_counter()
-    await wms.get("/_sandbox/stats")
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started >= 0.12  # a lower bound: a sleep never ends early
 
 
 @pytest.mark.parametrize("body", [{"outage": "yes"}, {"error_rate": 2}, {"latency_ms": -1},
