@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ast
-import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
 import sandbox
+from sandbox import common as common_module
 from sandbox import erp as erp_module
 from sandbox import servicedesk as servicedesk_module
 from sandbox import wms as wms_module
@@ -86,11 +87,20 @@ async def test_error_rate_is_seeded_and_proportional(erp: httpx.AsyncClient) -> 
     assert (await erp.get(PROBES["erp"])).status_code == 503
 
 
-async def test_latency_is_added(wms: httpx.AsyncClient) -> None:
+async def test_latency_is_added_to_api_calls_only(
+    wms: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delays: list[float] = []
+
+    async def recording_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    # Only the sandbox's own view of asyncio: the delay asked for, not wall time.
+    monkeypatch.setattr(common_module, "asyncio", SimpleNamespace(sleep=recording_sleep))
     await wms.put("/_sandbox/faults", json={"latency_ms": 120})
-    started = time.perf_counter()
     assert (await wms.get(PROBES["wms"])).status_code == 200
-    assert time.perf_counter() - started >= 0.12  # a lower bound: a sleep never ends early
+    await wms.get("/_sandbox/stats")  # control endpoints are never delayed
+    assert delays == [0.12]
 
 
 @pytest.mark.parametrize("body", [{"outage": "yes"}, {"error_rate": 2}, {"latency_ms": -1},
