@@ -8,6 +8,7 @@ travel as one JSON `$batch`. Every entity read is cached per kind and single-fli
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
@@ -44,6 +45,14 @@ def _newest_returns(returns: Sequence[Return]) -> tuple[Return, ...]:
 
 def _newest_memos(memos: Sequence[CreditMemo]) -> tuple[CreditMemo, ...]:
     return tuple(sorted(memos, key=lambda c: (c.posted_at or date.min, c.number), reverse=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _CustomerDocuments:
+    """What one read of customers' documents answers, by customer number."""
+
+    orders: dict[str, tuple[Order, ...]]
+    returns: dict[str, tuple[Return, ...]]
 
 
 class ErpClient(ErpQueries):
@@ -135,31 +144,69 @@ class ErpClient(ErpQueries):
     ) -> dict[str, list[Order]]:
         """Every order of each customer, archived ones included, newest first."""
         async def fetch(keys: list[str]) -> dict[str, tuple[Order, ...]]:
-            order_rows, invoice_rows = await self._rows_by_many(
-                [
-                    ("salesOrders", "customerNumber", keys),
-                    ("salesInvoices", "customerNumber", keys),
-                ]
-            )
-            orders, invoices_by_order = self._orders_with_invoices(order_rows, invoice_rows)
-            self._prime("order", {o.number: o for o in orders})
-            self._prime(
-                "invoices_by_order",
-                {o.number: _newest_invoices(invoices_by_order.get(o.number, ())) for o in orders},
-            )
-            invoices = [i for group in invoices_by_order.values() for i in group]
-            by_customer = _group(invoices, lambda i: i.customer_number)
-            self._prime(
-                "invoices_by_customer",
-                {key: _newest_invoices(by_customer.get(key, ())) for key in keys},
-            )
-            return {
-                key: _newest_orders(group)
-                for key, group in _group(orders, lambda o: o.customer_number).items()
-            }
+            return (await self._customer_documents(keys)).orders
 
         found = await self._load("orders_by_customer", numbers, fetch, many=True)
         return {key: list(value) for key, value in found.items()}
+
+    async def _customer_documents(self, keys: list[str]) -> _CustomerDocuments:
+        """A customer's orders, invoices, returns and credit memos in one logical read.
+
+        Orders and returns of the same customers asked for together (the customer-360 asks
+        for both) share it. Everything the documents answer by another key is primed: orders
+        and invoices by number, each order's invoices and returns, each invoice's credit
+        memos, each return's memos. Those per-order and per-invoice lists are complete
+        because a return order and a credit memo carry the customer of the order or invoice
+        they are raised against, so nothing keyed by them waits for another upstream level.
+        """
+        return await self._shared(
+            ("customer_documents", tuple(sorted(keys))), lambda: self._read_customer_documents(keys)
+        )
+
+    async def _read_customer_documents(self, keys: list[str]) -> _CustomerDocuments:
+        order_rows, invoice_rows, return_rows, memo_rows = await self._rows_by_many(
+            [
+                ("salesOrders", "customerNumber", keys),
+                ("salesInvoices", "customerNumber", keys),
+                ("salesReturnOrders", "customerNumber", keys),
+                ("salesCreditMemos", "customerNumber", keys),
+            ]
+        )
+        orders, invoices_by_order = self._orders_with_invoices(order_rows, invoice_rows)
+        self._prime("order", {o.number: o for o in orders})
+        self._prime(
+            "invoices_by_order",
+            {o.number: _newest_invoices(invoices_by_order.get(o.number, ())) for o in orders},
+        )
+        invoices = [i for group in invoices_by_order.values() for i in group]
+        by_customer = _group(invoices, lambda i: i.customer_number)
+        self._prime(
+            "invoices_by_customer",
+            {key: _newest_invoices(by_customer.get(key, ())) for key in keys},
+        )
+        memos = self._each(memo_rows, tr.credit_memo, "credit memo")
+        by_invoice = _group(memos, lambda c: c.invoice_number)
+        self._prime(
+            "credit_memos_by_invoice",
+            {i.number: _newest_memos(by_invoice.get(i.number, ())) for i in invoices},
+        )
+        rmas = [str(row.get("number")) for row in return_rows]
+        returns = self._returns(return_rows, self._memos_for_returns(memos, rmas))
+        by_order = _group(returns, lambda r: r.order_number)
+        self._prime(
+            "returns_by_order",
+            {o.number: _newest_returns(by_order.get(o.number, ())) for o in orders},
+        )
+        return _CustomerDocuments(
+            orders={
+                key: _newest_orders(group)
+                for key, group in _group(orders, lambda o: o.customer_number).items()
+            },
+            returns={
+                key: _newest_returns(group)
+                for key, group in _group(returns, lambda r: r.customer_number).items()
+            },
+        )
 
     async def recent_orders(self, limit: int, offset: int) -> list[Order]:
         """Live (not yet archived) sales orders company-wide, newest first."""
@@ -293,7 +340,8 @@ class ErpClient(ErpQueries):
                     ("salesCreditMemos", "externalDocumentNumber", keys),
                 ]
             )
-            memos = self._memos_for_returns(memo_rows, keys)
+            parsed = self._each(memo_rows, tr.credit_memo, "credit memo")
+            memos = self._memos_for_returns(parsed, keys)
             return {r.rma_number: r for r in self._returns(return_rows, memos)}
 
         return await self._load("return", numbers, fetch)
@@ -301,18 +349,10 @@ class ErpClient(ErpQueries):
     async def returns_by_customer_numbers(
         self, numbers: Sequence[str]
     ) -> dict[str, list[Return]]:
-        """Each customer's returns, newest first, with memos read in the same $batch."""
+        """Each customer's returns, newest first, with their credit memos (one read with the
+        customer's orders and invoices: `_customer_documents`)."""
         async def fetch(keys: list[str]) -> dict[str, tuple[Return, ...]]:
-            return_rows, memo_rows = await self._rows_by_many(
-                [
-                    ("salesReturnOrders", "customerNumber", keys),
-                    ("salesCreditMemos", "customerNumber", keys),
-                ]
-            )
-            rmas = [str(row.get("number")) for row in return_rows]
-            returns = self._returns(return_rows, self._memos_for_returns(memo_rows, rmas))
-            grouped = _group(returns, lambda r: r.customer_number)
-            return {k: _newest_returns(g) for k, g in grouped.items()}
+            return (await self._customer_documents(keys)).returns
 
         found = await self._load("returns_by_customer", numbers, fetch, many=True)
         return {k: list(v) for k, v in found.items()}
@@ -334,9 +374,8 @@ class ErpClient(ErpQueries):
         return {k: list(v) for k, v in found.items()}
 
     def _memos_for_returns(
-        self, memo_rows: list[Any], rmas: Sequence[str]
+        self, memos: list[CreditMemo], rmas: Sequence[str]
     ) -> dict[str, list[CreditMemo]]:
-        memos = self._each(memo_rows, tr.credit_memo, "credit memo")
         self._prime("credit_memo", {c.number: c for c in memos})
         by_return = _group(memos, lambda c: c.reference)
         self._prime(

@@ -328,3 +328,30 @@ async def test_next_links_inside_a_batch_are_followed(sources: Sources, recorder
         assert erp.stats.by_route["POST $batch"] == 1
         assert erp.stats.by_route["GET salesInvoices"] >= 5
     assert paged == expected
+
+
+async def test_a_customers_documents_answer_each_orders_returns_and_each_invoices_memos(
+    sources: Sources, recorders: dict[str, Any]
+) -> None:
+    await sources.erp.company_id()
+    recorders["erp"].requests.clear()
+    orders, returns = await asyncio.gather(
+        sources.erp.orders_by_customer_numbers([ADA]), sources.erp.returns_by_customer_numbers([ADA])
+    )
+    assert len(recorders["erp"].requests) == 1  # one $batch, shared by both reads
+    numbers = [o.number for o in orders[ADA]]
+    invoices = await sources.erp.invoices_by_order_numbers(numbers)
+    invoice_numbers = [i.number for group in invoices.values() for i in group]
+    by_order = await sources.erp.returns_by_order_numbers(numbers)
+    by_invoice = await sources.erp.credit_memos_by_invoice_numbers(invoice_numbers)
+    assert len(recorders["erp"].requests) == 1  # all answered by what the first read primed
+    assert {r.rma_number for group in by_order.values() for r in group} == {
+        r.rma_number for r in returns[ADA]
+    }
+    assert any(by_invoice.values())
+    # ...and they equal what the ERP answers when asked by order and by invoice directly.
+    for kind in ("returns_by_order", "credit_memos_by_invoice", "credit_memos_by_return"):
+        sources.erp.invalidate(kind)
+    assert await sources.erp.returns_by_order_numbers(numbers) == by_order
+    assert await sources.erp.credit_memos_by_invoice_numbers(invoice_numbers) == by_invoice
+    assert len(recorders["erp"].requests) > 1
