@@ -149,6 +149,8 @@ class Query:
         if number is not None:  # lookahead: children keyed by the number start now
             wanted = readable_fields("Customer", selected_names(info), info.context)
             prefetch_customer(info.context.loaders, number.strip(), wanted)
+            if "orders" in wanted:
+                order_types.prefetch_customer_orders(info, number.strip())
         found = await customer_resolvers.resolve_customer_or_profile(
             info.context.loaders, number=number, email=email
         )

@@ -132,10 +132,8 @@ class OrderWants:
     stock: bool = False
 
 
-async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
-    """Load, together, what the orders' children will ask for; failures stay in the loaders."""
-    if not loaders.prefetch or not orders:
-        return
+def _order_loads(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> list[Awaitable[Any]]:
+    """Start, through the request's loaders, every read the orders' wanted children make."""
     numbers = [order.number for order in orders]
     skus = list(dict.fromkeys(line.sku for order in orders for line in order.lines))
     loads: list[Awaitable[Any]] = []
@@ -149,7 +147,35 @@ async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: Order
         loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
     if wants.invoices or wants.credit_memos:
         loads.append(_invoices(loaders, numbers, wants.credit_memos))
-    await asyncio.gather(*loads, return_exceptions=True)
+    return loads
+
+
+async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
+    """Load, together, what the orders' children will ask for; failures stay in the loaders."""
+    if not loaders.prefetch or not orders:
+        return
+    await asyncio.gather(*_order_loads(loaders, orders, wants), return_exceptions=True)
+
+
+def prefetch_orders(
+    loaders: Loaders,
+    customer_number: str,
+    pick: Callable[[list[Order]], Sequence[Order]],
+    wants: OrderWants,
+) -> None:
+    """Lookahead one level further: the moment a customer's orders arrive, start what the
+    orders `pick` chooses (the page a query shows) will need, before GraphQL has walked down
+    to them. The orders' own resolver later joins these loads (`preload_orders`)."""
+    if not loaders.prefetch:
+        return
+
+    def arrived(future: asyncio.Future[list[Order]]) -> None:
+        if not _finished(future):
+            return  # the orders' resolver reports the failure
+        for load in _order_loads(loaders, pick(future.result()), wants):
+            asyncio.ensure_future(load).add_done_callback(_retrieve)
+
+    loaders.orders_by_customer_number.load(customer_number).add_done_callback(arrived)
 
 
 async def _invoices(loaders: Loaders, numbers: Sequence[str], memos: bool) -> None:

@@ -11,7 +11,14 @@ from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+    VariableNode,
+    value_from_ast_untyped,
+)
 from strawberry import relay
 from strawberry.types.enum import StrawberryEnumDefinition
 
@@ -279,6 +286,39 @@ def _tree(sets: list[SelectionSetNode | None], fragments: Mapping[str, Any]) -> 
                 fragment = fragments.get(selection.name.value)
                 pending.append(None if fragment is None else fragment.selection_set)
     return tree
+
+
+def child_fields(info: strawberry.Info[Any, Any], name: str) -> list[tuple[dict[str, Any], Selection]]:
+    """Each selection of the child field `name` under the resolving field (aliases give
+    several), through fragments: its arguments as written (variables substituted, defaults
+    not applied, enum values as their names) and its selection tree. For lookahead, which may
+    guess wrong but never fails: the child's own resolver validates its arguments."""
+    raw = info._raw_info
+    found: list[tuple[dict[str, Any], Selection]] = []
+    pending: list[SelectionSetNode | None] = [node.selection_set for node in raw.field_nodes]
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value == name:
+                    arguments = {
+                        argument.name.value: _argument(argument.value, raw.variable_values)
+                        for argument in selection.arguments or ()
+                    }
+                    found.append((arguments, _tree([selection.selection_set], raw.fragments)))
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = raw.fragments.get(selection.name.value)
+                pending.append(None if fragment is None else fragment.selection_set)
+    return found
+
+
+def _argument(value: Any, variables: Mapping[str, Any]) -> Any:
+    if isinstance(value, VariableNode):
+        found = variables.get(value.name.value)
+        return found.name if isinstance(found, Enum) else found
+    return value_from_ast_untyped(value, variables)
 
 
 def _merge(into: Selection, other: Selection) -> None:

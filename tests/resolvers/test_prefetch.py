@@ -8,7 +8,14 @@ import pytest
 from fake_sources import FakeSources, build_dataset
 
 from resolvers.loaders import Loaders
-from resolvers.prefetch import OrderWants, and_then, now_or_later, prefetch_customer, preload_orders
+from resolvers.prefetch import (
+    OrderWants,
+    and_then,
+    now_or_later,
+    prefetch_customer,
+    prefetch_orders,
+    preload_orders,
+)
 from sources.errors import SourceError
 
 
@@ -74,3 +81,23 @@ async def test_preloaded_orders_answer_their_children_without_waiting() -> None:
             assert loaders.inventory_levels_by_sku.load(line.sku).done()
     # one bulk call per kind, whatever the number of orders and lines
     assert all(count == 1 for count in fake.calls.values())
+
+
+async def test_the_orders_page_starts_its_reads_the_moment_the_orders_arrive() -> None:
+    fake = FakeSources(build_dataset(orders_per_customer=4))
+    loaders = Loaders(fake)
+    prefetch_orders(loaders, "C-1", lambda orders: orders[:2], OrderWants(shipments=True))
+    await asyncio.sleep(0.01)  # nobody asks for the orders' children: the prefetch does
+    shipments = [keys for name, keys in fake.log if name == "wms.shipments_by_order_numbers"]
+    orders = await loaders.orders_by_customer_number.load("C-1")
+    assert shipments == [(tuple(order.number for order in orders[:2]),)]
+    assert [name for name, _ in fake.log].count("erp.orders_by_customer_numbers") == 1
+
+
+async def test_an_orders_prefetch_whose_orders_fail_starts_nothing() -> None:
+    fake = FakeSources(build_dataset())
+    fake.fail("erp.orders_by_customer_numbers")
+    loaders = Loaders(fake)
+    prefetch_orders(loaders, "C-1", list, OrderWants(shipments=True, products=True))
+    await asyncio.sleep(0.01)
+    assert [name for name, _ in fake.log] == ["erp.orders_by_customer_numbers"]
