@@ -16,6 +16,7 @@ from aiodataloader import DataLoader
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from sources.cache import EntityCache
 from sources.errors import PartlyStale, SourceError, SourceNotFound
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
     # chains under the URL limit and those into $batch(es) of <= 100 inner requests, so a
     # cap on keys here would only turn one HTTP call into several (the cap is on requests).
     max_batch_size: int | None = None
+    # The source's entity cache behind `fetch`, as (source, cache kind), when `fetch` is that
+    # source's keyed read and answers a key exactly as cached (a list for a tuple): a fresh
+    # hit then answers `load` at once, with no batch, task or span (`load` below).
+    entity_cache: tuple[str, str] | None = None
 
     def __init__(self, loaders: Loaders) -> None:
         super().__init__(
@@ -61,6 +66,32 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
         self.loaders = loaders
         self.sources = loaders.sources
         self.batches = 0
+        self._fresh = self._entity_cache() if loaders.batching else None
+
+    def _entity_cache(self) -> EntityCache | None:
+        if self.entity_cache is None:
+            return None
+        source, kind = self.entity_cache
+        lookup = getattr(getattr(self.sources, source, None), "cache", None)
+        cache = None if lookup is None else lookup(kind)
+        return cache if isinstance(cache, EntityCache) and cache.enabled else None
+
+    def load(self, key: K) -> asyncio.Future[R]:
+        """The key's future; answered at once from the source's fresh entity cache when it
+        holds the key, else queued for this tick's batch (aiodataloader)."""
+        fresh = self._fresh
+        if fresh is not None and key not in self._cache:
+            value = fresh.peek(key)
+            if value is not None:
+                future: asyncio.Future[R] = self.loop.create_future()
+                future.set_result(self.from_cached(value))
+                self._cache[key] = future
+                return future
+        return super().load(key)
+
+    def from_cached(self, value: Any) -> R:
+        """A fresh cached value as this loader answers it."""
+        return value  # type: ignore[no-any-return]
 
     async def fetch(self, keys: list[K]) -> Mapping[K, R]:
         """Call the bulk source method for these keys."""
@@ -111,6 +142,10 @@ class ListLoader(SourceLoader[K, list[V]]):
 
     def from_stale(self, value: Any) -> list[V]:
         """A stale cached tuple as a list."""
+        return list(value)
+
+    def from_cached(self, value: Any) -> list[V]:
+        """A cached tuple as a list."""
         return list(value)
 
 

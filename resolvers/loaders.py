@@ -54,6 +54,8 @@ SERVICEDESK_BATCH = 100
 class CustomerByNumberLoader(RecordLoader[str, Customer]):
     """ERP customers by customer number."""
 
+    entity_cache = ("erp", "customer")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, Customer]:
         return await self.sources.erp.customers_by_numbers(keys)
 
@@ -71,12 +73,16 @@ class CustomerByEmailLoader(RecordLoader[str, Customer]):
 class OrderByNumberLoader(RecordLoader[str, Order]):
     """ERP orders (live or archived) by order number."""
 
+    entity_cache = ("erp", "order")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, Order]:
         return await self.sources.erp.orders_by_numbers(keys)
 
 
 class OrdersByCustomerNumberLoader(ListLoader[str, Order]):
     """Every order of a customer, newest first."""
+
+    entity_cache = ("erp", "orders_by_customer")
 
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Order]]:
         return await self.sources.erp.orders_by_customer_numbers(keys)
@@ -88,12 +94,16 @@ class OrdersByCustomerNumberLoader(ListLoader[str, Order]):
 class InvoiceByNumberLoader(RecordLoader[str, Invoice]):
     """ERP invoices by invoice number."""
 
+    entity_cache = ("erp", "invoice")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, Invoice]:
         return await self.sources.erp.invoices_by_numbers(keys)
 
 
 class InvoicesByOrderNumberLoader(ListLoader[str, Invoice]):
     """Invoices of an order."""
+
+    entity_cache = ("erp", "invoices_by_order")
 
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Invoice]]:
         return await self.sources.erp.invoices_by_order_numbers(keys)
@@ -105,6 +115,8 @@ class InvoicesByOrderNumberLoader(ListLoader[str, Invoice]):
 class InvoicesByCustomerNumberLoader(ListLoader[str, Invoice]):
     """Invoices of a customer, newest first."""
 
+    entity_cache = ("erp", "invoices_by_customer")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Invoice]]:
         return await self.sources.erp.invoices_by_customer_numbers(keys)
 
@@ -115,12 +127,16 @@ class InvoicesByCustomerNumberLoader(ListLoader[str, Invoice]):
 class CreditMemoByNumberLoader(RecordLoader[str, CreditMemo]):
     """ERP credit memos by number."""
 
+    entity_cache = ("erp", "credit_memo")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, CreditMemo]:
         return await self.sources.erp.credit_memos_by_numbers(keys)
 
 
 class CreditMemosByInvoiceNumberLoader(ListLoader[str, CreditMemo]):
     """Credit memos raised against an invoice."""
+
+    entity_cache = ("erp", "credit_memos_by_invoice")
 
     async def fetch(self, keys: list[str]) -> Mapping[str, list[CreditMemo]]:
         return await self.sources.erp.credit_memos_by_invoice_numbers(keys)
@@ -133,6 +149,8 @@ class CreditMemosByInvoiceNumberLoader(ListLoader[str, CreditMemo]):
 class CreditMemosByReturnNumberLoader(ListLoader[str, CreditMemo]):
     """Credit memos settling a return (their externalDocumentNumber is the RMA)."""
 
+    entity_cache = ("erp", "credit_memos_by_return")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, list[CreditMemo]]:
         return await self.sources.erp.credit_memos_by_return_numbers(keys)
 
@@ -144,12 +162,16 @@ class CreditMemosByReturnNumberLoader(ListLoader[str, CreditMemo]):
 class ReturnByNumberLoader(RecordLoader[str, Return]):
     """ERP sales return orders by RMA number."""
 
+    entity_cache = ("erp", "return")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, Return]:
         return await self.sources.erp.returns_by_numbers(keys)
 
 
 class ReturnsByOrderNumberLoader(ListLoader[str, Return]):
     """Returns raised against an order."""
+
+    entity_cache = ("erp", "returns_by_order")
 
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Return]]:
         return await self.sources.erp.returns_by_order_numbers(keys)
@@ -162,6 +184,8 @@ class ReturnsByOrderNumberLoader(ListLoader[str, Return]):
 class ReturnsByCustomerNumberLoader(ListLoader[str, Return]):
     """Returns of a customer."""
 
+    entity_cache = ("erp", "returns_by_customer")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Return]]:
         return await self.sources.erp.returns_by_customer_numbers(keys)
 
@@ -173,12 +197,16 @@ class ReturnsByCustomerNumberLoader(ListLoader[str, Return]):
 class ProductBySkuLoader(RecordLoader[str, Product]):
     """ERP items by SKU."""
 
+    entity_cache = ("erp", "product")
+
     async def fetch(self, keys: list[str]) -> Mapping[str, Product]:
         return await self.sources.erp.products_by_skus(keys)
 
 
 class InventoryLevelsBySkuLoader(ListLoader[str, InventoryLevel]):
     """WMS stock of a SKU at every location."""
+
+    entity_cache = ("wms", "inventory")
 
     max_batch_size = WMS_SKU_BATCH
 
@@ -198,6 +226,8 @@ class LocationByIdLoader(RecordLoader[str, Location]):
 class ShipmentsByOrderNumberLoader(ListLoader[str, Shipment]):
     """WMS shipments of an order."""
 
+    entity_cache = ("wms", "shipments")
+
     max_batch_size = WMS_ORDER_BATCH
 
     async def fetch(self, keys: list[str]) -> Mapping[str, list[Shipment]]:
@@ -206,6 +236,8 @@ class ShipmentsByOrderNumberLoader(ListLoader[str, Shipment]):
 
 class ProfileByCustomerNumberLoader(RecordLoader[str, CustomerProfile]):
     """Service-platform end users (loyalty) by customer number."""
+
+    entity_cache = ("servicedesk", "profile")
 
     max_batch_size = SERVICEDESK_BATCH
 
@@ -227,6 +259,8 @@ class ProfileByUserIdLoader(RecordLoader[int, CustomerProfile]):
 class CaseByIdLoader(RecordLoader[int, Case]):
     """Service-platform tickets by id."""
 
+    entity_cache = ("servicedesk", "case")
+
     max_batch_size = SERVICEDESK_BATCH
 
     async def fetch(self, keys: list[int]) -> Mapping[int, Case]:
@@ -235,6 +269,8 @@ class CaseByIdLoader(RecordLoader[int, Case]):
 
 class CasesByCustomerNumberLoader(ListLoader[str, Case]):
     """Every ticket a customer requested, newest first."""
+
+    entity_cache = ("servicedesk", "cases_by_customer")
 
     max_batch_size = SERVICEDESK_BATCH
 

@@ -69,6 +69,15 @@ class EntityCache:
         record_cache(self.source, self.kind, "miss" if value is None else "hit")
         return value
 
+    def peek(self, key: Hashable) -> Any | None:
+        """`get` for a caller that falls back to the full read path on a miss (which counts
+        the miss there): a hit is counted, a miss is not."""
+        value = self._fresh.get(key)
+        if value is not None:
+            self.stats.hits += 1
+            record_cache(self.source, self.kind, "hit")
+        return value
+
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """The fresh values among `keys` (missing and expired keys absent)."""
         found: dict[Hashable, Any] = {}
