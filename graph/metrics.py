@@ -43,6 +43,7 @@ from starlette.responses import Response
 
 import orchestrator.telemetry  # noqa: F401 - defines the business metric families
 import sources.telemetry  # noqa: F401 - defines the source metric families
+from sources.telemetry import child  # `metric.labels(...)`, remembered per process
 
 if TYPE_CHECKING:
     from graph.tracing import OperationRecord
@@ -103,17 +104,17 @@ AGE_LABELS = {"< 1 day": "lt_1d", "1-3 days": "1d_3d", "3-7 days": "3d_7d",
 def record_case_aging(figures: CaseAgingFigures) -> None:
     """Publish the open-case backlog by age band."""
     for bucket in figures.buckets:
-        OPEN_CASES.labels(AGE_LABELS.get(bucket.label, bucket.label)).set(bucket.count)
-    OPS_REFRESHED.labels("cases").set_to_current_time()
+        child(OPEN_CASES, AGE_LABELS.get(bucket.label, bucket.label)).set(bucket.count)
+    child(OPS_REFRESHED, "cases").set_to_current_time()
 
 
 def record_workflow_backlog(stats: WorkflowStats) -> None:
     """Publish the workflows in progress and the refunds waiting for approval."""
     for kind in stats.kinds:
-        WORKFLOWS_IN_PROGRESS.labels(kind.kind, "running").set(kind.in_progress - kind.awaiting_approval)
-        WORKFLOWS_IN_PROGRESS.labels(kind.kind, "awaiting_approval").set(kind.awaiting_approval)
+        child(WORKFLOWS_IN_PROGRESS, kind.kind, "running").set(kind.in_progress - kind.awaiting_approval)
+        child(WORKFLOWS_IN_PROGRESS, kind.kind, "awaiting_approval").set(kind.awaiting_approval)
     REFUNDS_AWAITING_APPROVAL.set(stats.refunds.awaiting_approval)
-    OPS_REFRESHED.labels("workflows").set_to_current_time()
+    child(OPS_REFRESHED, "workflows").set_to_current_time()
 
 
 class LabelGuard:
@@ -146,10 +147,10 @@ def record_operation(record: OperationRecord) -> None:
     """The metrics of one finished GraphQL request."""
     operation = operation_label(record.name or "unknown")
     client = client_label(record.client)
-    OPERATION_SECONDS.labels(operation, record.type or "unknown", client).observe(record.duration_s)
+    child(OPERATION_SECONDS, operation, record.type or "unknown", client).observe(record.duration_s)
     for code in record.error_codes:
-        OPERATION_ERRORS.labels(operation, code).inc()
-    OPERATION_UPSTREAM_CALLS.labels(operation).observe(sum(record.upstream_calls.values()))
+        child(OPERATION_ERRORS, operation, code).inc()
+    child(OPERATION_UPSTREAM_CALLS, operation).observe(sum(record.upstream_calls.values()))
 
 
 def multiprocess_enabled() -> bool:

@@ -11,8 +11,11 @@ One query makes this tree (W3C `traceparent` continues it in every upstream):
 The SDK is configured from the standard variables: `OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER`
 (`none` by default, `console`, `otlp`, comma-separated), `OTEL_EXPORTER_OTLP_ENDPOINT` /
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `…_HEADERS`, `OTEL_SERVICE_NAME`,
-`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_PROPAGATORS`. Spans are made
-(and their trace id reaches logs and `extensions.traceId`) even when nothing is exported.
+`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_PROPAGATORS`. With nothing to
+export to, spans are not recorded (`ExportGate` samples nothing until a span processor is
+attached; recording a span costs CPU on every request), but every span still has its ids: an
+incoming `traceparent`'s trace id, or a new one, reaches logs, `extensions.traceId` and the
+`traceparent` sent upstream (with the sampled flag unset, as nothing was recorded).
 
 The middleware also keeps the request's `OperationRecord` — name, client, duration, cost,
 upstream calls, error codes — and hands it to `graph.metrics` and `graph.logs` when the
@@ -25,7 +28,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +37,15 @@ from graphql import GraphQLError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
 )
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TraceState
+from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
@@ -72,16 +77,73 @@ def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvide
     if isinstance(current, TracerProvider):  # someone (a test, a distro) installed one already
         _provider = current
         return current
-    provider = TracerProvider(
+    provider = build_provider(env)
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def build_provider(env: Mapping[str, str]) -> TracerProvider:
+    """A tracer provider exporting as `OTEL_TRACES_EXPORTER` says; with no exporter it
+    records nothing (until a span processor is attached) but still hands out span ids."""
+    provider = GatedTracerProvider(
         resource=Resource.create(
             {"service.name": env.get("OTEL_SERVICE_NAME") or "retailgraph"}
         )
     )
     for exporter in span_exporters(env):
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    _provider = provider
     return provider
+
+
+class ExportGate(Sampler):
+    """Samples nothing while spans have nowhere to go, then as the configured sampler says.
+
+    A span the SDK records costs CPU (attributes, events, timestamps, the processor calls)
+    whether or not anything exports it; a dropped span is a `NonRecordingSpan` that still has
+    its trace id (the incoming one, or a new one) and its own span id, so logs, `extensions.
+    traceId` and the `traceparent` sent upstream are unchanged but for the sampled flag.
+    `ALWAYS_OFF` rather than `ParentBased(ALWAYS_OFF)`: a caller's sampled flag does not give
+    a span of ours anywhere to go either.
+    """
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.open = False  # GatedTracerProvider opens it when a span processor is attached
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        """DROP while closed; the configured sampler's decision once open."""
+        sampler = self.sampler if self.open else ALWAYS_OFF
+        return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        """How spans are sampled, for the SDK's diagnostics."""
+        return f"ExportGate{{{self.sampler.get_description() if self.open else 'AlwaysOffSampler'}}}"
+
+
+class GatedTracerProvider(TracerProvider):
+    """The SDK provider behind an `ExportGate` (configured by `OTEL_TRACES_SAMPLER[_ARG]` as
+    usual): it samples nothing until a span processor — an exporter's, or a test's in-memory
+    one — is attached."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sampler = ExportGate(self.sampler)  # before any tracer is handed out
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        """Attach `span_processor`; from now on spans are recorded (as the sampler says)."""
+        super().add_span_processor(span_processor)
+        if isinstance(self.sampler, ExportGate):
+            self.sampler.open = True
 
 
 def span_exporters(env: Mapping[str, str]) -> list[SpanExporter]:
@@ -220,9 +282,10 @@ class TelemetryMiddleware:
                 try:
                     await self.app(scope, receive, send_with_status)
                 finally:
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
+                    if span.is_recording():
+                        span.set_attribute("http.response.status_code", status)
+                        if status >= 500:
+                            span.set_status(Status(StatusCode.ERROR))
                     if path in OPERATION_PATHS:
                         self._close(record, scope, status)
         finally:
@@ -286,16 +349,18 @@ class OperationTelemetry(SchemaExtension):
             kind = context.operation_type.value
         except Exception:  # noqa: BLE001 - no document (parse error, refused request)
             kind = "unknown"
-        span.update_name(f"{kind} {name}")
-        span.set_attribute("graphql.operation.name", name)
-        span.set_attribute("graphql.operation.type", kind)
+        recording = span.is_recording()  # not when nothing is exported: skip the span's part
+        if recording:
+            span.update_name(f"{kind} {name}")
+            span.set_attribute("graphql.operation.name", name)
+            span.set_attribute("graphql.operation.type", kind)
         result = context.result
         errors: list[GraphQLError] = list(getattr(result, "errors", None) or ())
         if not errors:
             errors = list(context.pre_execution_errors or ())
         record.name, record.type, record.executed = name, kind, True
         record.errors = [_error_fact(error) for error in errors]
-        if record.errors:
+        if record.errors and recording:
             span.set_attribute("graphql.error.codes", record.error_codes)
             if getattr(result, "data", None) is None or "INTERNAL" in record.error_codes:
                 span.set_status(Status(StatusCode.ERROR, ",".join(record.error_codes)))

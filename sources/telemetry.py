@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 tracer = trace.get_tracer("retailgraph.sources")
+M = TypeVar("M", bound=MetricWrapperBase)
 
 UPSTREAM_SECONDS = Histogram(
     "retailgraph_upstream_request_seconds",
@@ -60,6 +63,34 @@ BULKHEAD_REJECTIONS = Counter(
 )
 
 
+# The labelled children of the metrics, by (metric, *label values): `metric.labels(...)`
+# validates its arguments and looks the child up under a lock, dozens of times per request.
+# prometheus-client keeps every child until `metric.remove()`/`clear()` (which nothing here
+# calls; whoever does must call `forget_children()`), so remembering them changes nothing but
+# the cost. Children are per process, in multiprocess mode too (a child's value re-opens its
+# file after a fork), so the cache is per process as well. Label values are low-cardinality
+# strings (sources, kinds, outcomes, routes, statuses; graph/metrics.py bounds the callers'
+# ones); past CHILDREN_LIMIT entries, further children are simply not remembered.
+CHILDREN_LIMIT = 4096
+_CHILDREN: dict[tuple[object, ...], MetricWrapperBase] = {}
+
+
+def child(metric: M, *labels: str) -> M:
+    """`metric.labels(*labels)`, remembered (label values must be plain strings)."""
+    key = (metric, *labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = metric.labels(*labels)
+        if len(_CHILDREN) < CHILDREN_LIMIT:
+            _CHILDREN[key] = found
+    return found  # type: ignore[return-value]
+
+
+def forget_children() -> None:
+    """Drop every remembered child (after a `metric.remove()`/`clear()` elsewhere)."""
+    _CHILDREN.clear()
+
+
 # Upstream calls per source made on behalf of the current operation (the graph opens a tally
 # per request; the dict is shared by every task spawned from it, loader batches included).
 _TALLY: ContextVar[dict[str, int] | None] = ContextVar("retailgraph_upstream_tally", default=None)
@@ -67,7 +98,7 @@ _TALLY: ContextVar[dict[str, int] | None] = ContextVar("retailgraph_upstream_tal
 
 def record_upstream_call(source: str, route: str, status: str, seconds: float) -> None:
     """One finished upstream call; `status` is the HTTP status or an error kind."""
-    UPSTREAM_SECONDS.labels(source, route, status).observe(seconds)
+    child(UPSTREAM_SECONDS, source, route, status).observe(seconds)
     tally = _TALLY.get()
     if tally is not None:
         tally[source] = tally.get(source, 0) + 1
@@ -86,34 +117,34 @@ def tally_upstream_calls() -> Iterator[dict[str, int]]:
 
 def record_batch(source: str, kind: str, keys: int) -> None:
     """The size of one bulk read."""
-    UPSTREAM_BATCH_KEYS.labels(source, kind).observe(keys)
+    child(UPSTREAM_BATCH_KEYS, source, kind).observe(keys)
 
 
 def record_cache(source: str, kind: str, outcome: str, count: int = 1) -> None:
     """Cache outcomes: `hit`, `miss` or `stale`."""
     if count:
-        CACHE_EVENTS.labels(source, kind, outcome).inc(count)
+        child(CACHE_EVENTS, source, kind, outcome).inc(count)
 
 
 def record_join(source: str) -> None:
     """A read shared an in-flight call."""
-    SINGLE_FLIGHT_JOINS.labels(source).inc()
+    child(SINGLE_FLIGHT_JOINS, source).inc()
 
 
 def record_retry(source: str, reason: str) -> None:
     """A call is being retried."""
-    RETRIES.labels(source, reason).inc()
+    child(RETRIES, source, reason).inc()
 
 
 def record_breaker(source: str, state: str) -> None:
     """The breaker moved to `state` (closed, half_open, open)."""
-    BREAKER_STATE.labels(source).set({"closed": 0, "half_open": 1, "open": 2}[state])
-    BREAKER_TRANSITIONS.labels(source, state).inc()
+    child(BREAKER_STATE, source).set({"closed": 0, "half_open": 1, "open": 2}[state])
+    child(BREAKER_TRANSITIONS, source, state).inc()
 
 
 def record_bulkhead_rejection(source: str) -> None:
     """The bulkhead refused a call."""
-    BULKHEAD_REJECTIONS.labels(source).inc()
+    child(BULKHEAD_REJECTIONS, source).inc()
 
 
 @contextmanager
