@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from graph.context import GraphInfo
 from graph.errors import BadUserInput, ErrorFormatter, log_error
+from graph.fast_fields import install_fast_resolvers
 from graph.permissions import apply_role_gates, readable_fields
 from graph.types.cases import Case
 from graph.types.common import (
@@ -337,13 +338,15 @@ def build_schema(
     """The schema with the error formatter outermost, then the app's extensions (limits, auth,
     tracing). Mutation and Subscription roots are added here by later issues."""
     apply_role_gates(Query, mutation, subscription, *NODE_CLASSES)  # graph/permissions.py
-    return GraphSchema(
+    built = GraphSchema(
         query=Query,
         mutation=mutation,
         subscription=subscription,
         types=list(NODE_CLASSES),
         extensions=[ErrorFormatter, *extensions],
     )
+    install_fast_resolvers(built)  # graph/fast_fields.py: skip strawberry's per-field wrappers
+    return built
 
 
 schema = build_schema(mutation=Mutation, subscription=Subscription)

@@ -1,0 +1,278 @@
+"""graph/fast_fields.py: the direct resolvers answer exactly as strawberry's wrappers would.
+
+Each comparison runs the same document against a schema with the fast resolvers and one
+without (strawberry's own per-field wrappers), and expects the same bytes / the same errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from graphql import GraphQLObjectType
+from starlette.applications import Starlette
+from strawberry.extensions import SchemaExtension
+from strawberry.types.field import StrawberryField
+
+import graph.schema
+from bench.workloads import CUSTOMER_360, Seed
+from graph.app import create_app
+from graph.auth import mint_token
+from graph.errors import BadUserInput, ErrorFormatter
+from graph.fast_fields import install_fast_resolvers
+from graph.mutations import Mutation
+from graph.permissions import ROLE_GATES
+from graph.settings import Settings
+from graph.subscriptions import Subscription
+from sandbox.apps import SandboxApps
+
+FAST_MODULE = "graph.fast_fields"
+TRACE_ID = re.compile(rb'"traceId":"[0-9a-f]+"')
+
+
+def _is_fast(resolve: Any) -> bool:
+    return getattr(resolve, "__module__", None) == FAST_MODULE
+
+
+def _fields(schema: strawberry.Schema) -> Iterator[tuple[str, str, Any]]:
+    """(type name, field name, GraphQLField) of every object type of the schema."""
+    for graphql_type in schema._schema.type_map.values():
+        if isinstance(graphql_type, GraphQLObjectType) and not graphql_type.name.startswith("__"):
+            for name, graphql_field in graphql_type.fields.items():
+                yield graphql_type.name, name, graphql_field
+
+
+@contextlib.contextmanager
+def _without_fast_resolvers() -> Iterator[None]:
+    """`build_schema` as it was before graph/fast_fields.py: strawberry's wrappers only."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(graph.schema, "install_fast_resolvers", lambda schema: 0)
+        yield
+
+
+def _schema_of(app: Starlette) -> strawberry.Schema:
+    view = next(route for route in app.routes if getattr(route, "path", None) == "/graphql")
+    return view.endpoint.schema  # type: ignore[attr-defined]
+
+
+# ── (a) the customer-360 answers byte for byte the same ──
+
+
+@contextlib.asynccontextmanager
+async def _client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://graph") as http:
+            yield http
+
+
+def _settings(tmp_path: Path, name: str) -> Settings:
+    """Room for the 360s; no restoring, so the reported throttle status is clock-free."""
+    return Settings(
+        data_dir=tmp_path / name,
+        max_query_cost=1_000_000,
+        cost_bucket_size=10_000_000,
+        cost_restore_rate=0.0,
+    )
+
+
+async def test_customer_360_bytes_match_strawberry_wrappers(
+    sandbox: SandboxApps, tmp_path: Path
+) -> None:
+    transports = {
+        name: httpx.ASGITransport(app=getattr(sandbox, name))
+        for name in ("erp", "wms", "servicedesk")
+    }
+    fast_settings, plain_settings = _settings(tmp_path, "fast"), _settings(tmp_path, "plain")
+    fast_app = create_app(fast_settings, transports=transports)
+    with _without_fast_resolvers():
+        plain_app = create_app(plain_settings, transports=transports)
+    assert sum(_is_fast(f.resolve) for *_, f in _fields(_schema_of(fast_app))) > 0
+    assert not any(_is_fast(f.resolve) for *_, f in _fields(_schema_of(plain_app)))
+
+    customers = list(Seed().customers[:4])
+    # The store role is refused the gated fields (email, phone, creditLimit, balance,
+    # Order.invoices): null at each path and a FORBIDDEN error, the rest resolves.
+    asks = [("agent", number) for number in customers] + [("store", customers[0])]
+    answers: dict[str, list[tuple[int, bytes]]] = {}
+    # One app at a time: the process runs one orchestrator.
+    runs = (("fast", fast_app, fast_settings), ("plain", plain_app, plain_settings))
+    for label, app, settings in runs:
+        async with _client(app) as http:
+            answers[label] = []
+            for role, number in asks:
+                token = mint_token(settings, sub=f"{role}-1", roles=[role], ttl_s=600)
+                response = await http.post(
+                    "/graphql",
+                    json={"query": CUSTOMER_360, "variables": {"number": number, "first": 10}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                # Each operation has its own trace id; everything else must match byte for byte.
+                content = TRACE_ID.sub(b'"traceId":"-"', response.content)
+                answers[label].append((response.status_code, content))
+
+    for (role, number), fast, plain in zip(asks, answers["fast"], answers["plain"], strict=True):
+        assert fast == plain, (role, number)
+        status, content = fast
+        assert status == 200
+        assert b'"customer":{"id"' in content, content[:300]
+        if role == "store":
+            assert b"FORBIDDEN" in content and b'"email":null' in content
+        else:
+            assert b'"errors"' not in content, content[:500]
+
+
+# ── (b) what is replaced, and that no gate is ──
+
+
+def test_fast_resolvers_replace_fields_but_never_a_gated_one() -> None:
+    with _without_fast_resolvers():
+        schema = graph.schema.build_schema(mutation=Mutation, subscription=Subscription)
+    replaced = install_fast_resolvers(schema)
+    assert replaced > 0
+    assert install_fast_resolvers(schema) == 0  # strawberry's wrappers are gone: nothing to do
+    fast = [(type_name, name) for type_name, name, f in _fields(schema) if _is_fast(f.resolve)]
+    assert len(fast) == replaced
+    # The module-level schema got the same treatment from build_schema.
+    assert sum(_is_fast(f.resolve) for *_, f in _fields(graph.schema.schema)) == replaced
+
+    for type_name, name, graphql_field in _fields(schema):
+        field = graphql_field.extensions["strawberry-definition"]
+        assert isinstance(field, StrawberryField)
+        if field.extensions or field.permission_classes or graphql_field.args or field.is_async:
+            assert not _is_fast(graphql_field.resolve), (type_name, name)
+    gated = {
+        (type_name, name)
+        for type_name, name, _ in _fields(schema)
+        if name in ROLE_GATES.get(type_name, {}) or "*" in ROLE_GATES.get(type_name, {})
+    }
+    assert ("Customer", "balance") in gated and ("Query", "operationsSummary") in gated
+    assert gated & set(fast) == set()
+    assert ("Customer", "number") in fast and ("OrderLine", "sku") in fast  # basic fields
+    assert ("Order", "lines") in fast and ("Order", "id") in fast  # sync resolvers, relay id
+    assert ("Customer", "email") not in fast and ("Order", "invoices") not in fast
+
+
+class ResolveHook(SchemaExtension):
+    """A field middleware: strawberry then runs every resolver through it."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        return _next(root, info, *args, **kwargs)
+
+
+def test_a_resolve_hook_leaves_every_field_alone() -> None:
+    schema = strawberry.Schema(query=FastQuery, extensions=[ResolveHook])
+    assert install_fast_resolvers(schema) == 0
+
+
+# ── (c) errors raised on the fast path are the same GraphQL errors ──
+
+
+class Broken:
+    """A source whose attribute raises, standing in for a FastThing."""
+
+    @property
+    def name(self) -> str:
+        raise ValueError("no name today")
+
+
+@strawberry.type
+class FastThing:
+    name: str
+    size: int
+
+    @strawberry.field
+    def doubled(self) -> int:
+        return self.size * 2
+
+    @strawberry.field
+    def fails(self) -> str:
+        raise ValueError("plain failure")
+
+    @strawberry.field
+    def fails_with_info(self, info: strawberry.Info) -> str:
+        raise BadUserInput(f"{info.field_name} refused at {info.path.as_list()}")
+
+    @strawberry.field
+    @staticmethod
+    def static_value() -> str:
+        return "static"
+
+    @strawberry.field
+    @classmethod
+    def class_value(cls, info: strawberry.Info) -> str:
+        return f"{cls.__name__}.{info.field_name}"
+
+
+def _by_root(root: FastThing, info: strawberry.Info) -> str:
+    if root.size > 1:
+        raise LookupError(f"too big for {info.parent_type.name}")
+    return root.name
+
+
+@strawberry.type
+class FastQuery:
+    @strawberry.field
+    def things(self) -> list[FastThing]:
+        return [FastThing(name="a", size=1), FastThing(name="b", size=2)]
+
+    @strawberry.field
+    def broken(self) -> FastThing:
+        return Broken()  # type: ignore[return-value]
+
+    @strawberry.field
+    def with_argument(self, times: int) -> int:
+        return times
+
+
+@strawberry.type
+class Named:
+    name: str
+    size: int
+    label: str = strawberry.field(resolver=_by_root)
+
+
+@strawberry.type
+class RootQuery:
+    @strawberry.field
+    def named(self) -> list[Named]:
+        return [Named(name="a", size=1), Named(name="b", size=2)]  # type: ignore[call-arg]
+
+
+DOCUMENT = """{
+  things { name size doubled fails failsWithInfo staticValue classValue }
+  broken { size name }
+}"""
+ROOT_DOCUMENT = "{ named { name label size } }"
+
+
+def _outcome(result: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    return result.data, [
+        (
+            error.message,
+            error.path,
+            [(location.line, location.column) for location in error.locations or ()],
+            type(error.original_error),
+            error.extensions,
+        )
+        for error in result.errors or ()
+    ]
+
+
+@pytest.mark.parametrize(("query", "document"), [(FastQuery, DOCUMENT), (RootQuery, ROOT_DOCUMENT)])
+async def test_errors_on_the_fast_path_match_strawberry(query: type, document: str) -> None:
+    plain = strawberry.Schema(query=query, extensions=[ErrorFormatter])
+    fast = strawberry.Schema(query=query, extensions=[ErrorFormatter])
+    assert install_fast_resolvers(fast) > 0
+    for _, name, graphql_field in _fields(fast):
+        assert _is_fast(graphql_field.resolve) is (name != "withArgument"), name
+    expected = _outcome(await plain.execute(document))
+    assert expected[1], "the document raises somewhere"
+    assert _outcome(await fast.execute(document)) == expected
+    assert _outcome(fast.execute_sync(document)) == _outcome(plain.execute_sync(document))
