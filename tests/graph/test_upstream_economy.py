@@ -58,8 +58,10 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     """A cold graph whose ERP company id is already known (read once per process)."""
     sandbox = build(seed=42)
     transports = {name: httpx.ASGITransport(app=getattr(sandbox, name)) for name in NAMES}
+    # These tests count requests; the budget is lifted so that 64 queries sharing one
+    # process on a busy machine cannot run out of time and fail on speed instead.
     settings = Settings(data_dir=tmp_path, max_query_cost=1_000_000, cost_bucket_size=100_000_000,
-                        cost_restore_rate=1_000_000)
+                        cost_restore_rate=1_000_000, request_budget_s=60.0)
     app = create_app(settings, transports=transports)
     async with app.router.lifespan_context(app):
         graph = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://graph")
