@@ -27,6 +27,8 @@ COLD = {"RETAILGRAPH_CACHE_TTL_SCALE": "0.002"}  # upstream levers: every 360 re
 LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("warm: all levers on", WARM, {}),
     ("warm: lookahead + preload off", {**WARM, "RETAILGRAPH_PREFETCH": "false"}, {}),
+    ("warm: strawberry's field wrappers", {**WARM, "RETAILGRAPH_FAST_RESOLVERS": "false"}, {}),
+    ("warm: cache hits through loader batches", {**WARM, "RETAILGRAPH_LOADER_CACHE_HITS": "false"}, {}),
     ("warm: stdlib json", {**WARM, "RETAILGRAPH_ORJSON": "false"}, {}),
     ("warm: asyncio + h11", WARM, {"loop": "asyncio", "http": "h11"}),
     ("warm: 2 workers", WARM, {"workers": 2}),

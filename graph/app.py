@@ -94,6 +94,7 @@ def create_app(
         extensions=[governor.extension(), tracing.OperationTelemetry, budget_extension(settings)],
         mutation=getattr(default_schema, "mutation", None),
         subscription=getattr(default_schema, "subscription", None),
+        fast_resolvers=settings.fast_resolvers,
     )
     view = GraphQLView(
         schema,

@@ -98,6 +98,7 @@ def build_context(
             sources,
             batching=bool(getattr(settings, "batching", True)),
             prefetch=bool(getattr(settings, "prefetch", True)),
+            cache_hits=bool(getattr(settings, "loader_cache_hits", True)),
         ),
         settings=settings,
         principal=principal,

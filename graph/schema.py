@@ -334,6 +334,7 @@ def build_schema(
     *,
     mutation: type | None = None,
     subscription: type | None = None,
+    fast_resolvers: bool = True,
 ) -> GraphSchema:
     """The schema with the error formatter outermost, then the app's extensions (limits, auth,
     tracing). Mutation and Subscription roots are added here by later issues."""
@@ -345,7 +346,8 @@ def build_schema(
         types=list(NODE_CLASSES),
         extensions=[ErrorFormatter, *extensions],
     )
-    install_fast_resolvers(built)  # graph/fast_fields.py: skip strawberry's per-field wrappers
+    if fast_resolvers:  # graph/fast_fields.py: skip strawberry's per-field wrappers
+        install_fast_resolvers(built)
     return built
 
 

@@ -35,6 +35,8 @@ class Settings:
     # Performance levers (docs/benchmark.md); each can be turned off to measure what it saves.
     erp_coalesce: bool = True  # ERP reads that start together share one $batch
     prefetch: bool = True  # lookahead: children keyed by a known key load beside the parent
+    loader_cache_hits: bool = True  # loaders answer fresh entity-cache hits at once, unbatched
+    fast_resolvers: bool = True  # plain fields skip strawberry's per-field wrappers (graph/fast_fields.py)
     orjson: bool = True  # orjson for GraphQL request bodies and responses
     http_pool_size: int = 0  # connections per upstream; 0: its bulkhead size, < 0: httpx's
     cache_ttl_scale: float = 1.0  # multiplies every entity cache TTL (sources/config.py)

@@ -66,7 +66,7 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
         self.loaders = loaders
         self.sources = loaders.sources
         self.batches = 0
-        self._fresh = self._entity_cache() if loaders.batching else None
+        self._fresh = self._entity_cache() if loaders.cache_hits else None
 
     def _entity_cache(self) -> EntityCache | None:
         if self.entity_cache is None:

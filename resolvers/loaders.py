@@ -365,9 +365,17 @@ class Loaders:
     cases_by_customer_number = _Lazy(CasesByCustomerNumberLoader)
     case_comments_page = _Lazy(CaseCommentsPageLoader)
 
-    def __init__(self, sources: Sources, *, batching: bool = True, prefetch: bool = True) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        *,
+        batching: bool = True,
+        prefetch: bool = True,
+        cache_hits: bool = True,
+    ) -> None:
         self.sources = sources
         self.batching = batching  # off only for the benchmark's no-loader baseline
+        self.cache_hits = cache_hits and batching  # fresh entity-cache hits answer at `load`
         self.prefetch = prefetch and batching  # lookahead (resolvers/prefetch.py) needs the cache
 
     def batch_counts(self) -> dict[str, int]:
