@@ -43,7 +43,7 @@ MODES: dict[str, dict[str, str]] = {
         "RETAILGRAPH_REQUEST_BUDGET_S": "30", "RETAILGRAPH_SOURCE_TIMEOUT_S": "30",
     },
 }
-DEFAULT_WORKLOADS = "customer360,order,inventory,nodes,burst,returns"
+DEFAULT_WORKLOADS = "customer360,floor,order,inventory,nodes,burst,returns"
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

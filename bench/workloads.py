@@ -60,6 +60,16 @@ query InventoryCheck($skus: [String!]!) {
 }
 """
 
+# The governed floor: one field through everything every request pays for (HTTP, auth,
+# persisted-query and limit checks, cost, context and loaders, tracing, logs, metrics) and
+# nothing else. What any query can reach at most on this graph: its throughput bounds the
+# 360's from above, whatever the 360's fields cost.
+FLOOR = """
+query Floor($number: String!) {
+  customer(number: $number) { number }
+}
+"""
+
 NODES = """
 query Nodes($ids: [ID!]!) {
   nodes(ids: $ids) {
@@ -165,6 +175,22 @@ def customer_360(seed: Seed, first: int = 10) -> Workload:
     )
 
 
+def _check_floor(body: dict[str, Any]) -> str | None:
+    customer = _data(body, "customer")
+    return None if isinstance(customer, dict) and customer.get("number") else "customer is null"
+
+
+def floor(seed: Seed) -> Workload:
+    """One field of a customer drawn from the seed: the per-request cost of governance."""
+    return Workload(
+        name="floor(one field)",
+        query=FLOOR,
+        variables=lambda rng: {"number": rng.choice(seed.customers)},
+        check=_check_floor,
+        marker='"customer":{"number"',
+    )
+
+
 def customer_360_burst(seed: Seed, customer: str) -> Workload:
     """One customer, for a burst of identical 360s (single-flight and the coalescer)."""
     return Workload(
@@ -223,6 +249,7 @@ def workloads(seed: Seed) -> dict[str, Callable[[], Workload]]:
         "order": lambda: order_lookup(seed),
         "inventory": lambda: inventory_check(seed),
         "nodes": lambda: nodes(seed),
+        "floor": lambda: floor(seed),
     }
 
 
