@@ -46,7 +46,13 @@ class Principal:
 
     def has_any_role(self, roles: Sequence[str]) -> bool:
         """True when the principal holds one of `roles` (developers always do)."""
-        return self.is_developer or any(role in self.roles for role in roles)
+        mine = self.roles
+        if DEVELOPER in mine:
+            return True
+        for role in roles:  # a loop, not any(<genexpr>): checked for every gated field
+            if role in mine:
+                return True
+        return False
 
 
 ANONYMOUS_DEVELOPER = Principal(

@@ -47,6 +47,8 @@ from graphql import (
     SelectionSetNode,
     Undefined,
     get_named_type,
+    get_nullable_type,
+    is_list_type,
     is_composite_type,
     value_from_ast,
     value_from_ast_untyped,
@@ -150,25 +152,99 @@ def static_cost(
     default_list_size: int,
 ) -> int:
     """The requested cost of the selected operation, before anything runs."""
+    return _static_cost(schema, document, operation_name, variables, default_list_size)[0]
+
+
+def static_cost_of_text(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    *,
+    default_list_size: int,
+) -> int:
+    """`static_cost` of a document parsed from `query`, worked out once per query text and
+    values of the variables the walk reads (page sizes, list arguments): the agent desktop
+    sends the same documents all day, with other customers' numbers in them."""
+    given = variables or {}
+    shape = (id(schema), query, operation_name, default_list_size)
+    read = _COST_READS.get(shape)
+    if read is not None:
+        key = (shape, tuple(_memo_key(given.get(name, Undefined)) for name in read))
+        found = _COSTS.get(key)
+        if found is not None:
+            return found
+    cost, read = _static_cost(schema, document, operation_name, given, default_list_size)
+    if len(_COSTS) >= _COST_MEMO_LIMIT:
+        _COSTS.clear()
+        _COST_READS.clear()
+    _COST_READS[shape] = read
+    _COSTS[(shape, tuple(_memo_key(given.get(name, Undefined)) for name in read))] = cost
+    return cost
+
+
+def _memo_key(value: Any) -> object:
+    """What of a variable's value the cost depends on: a list's length (list arguments
+    multiply by their length), anything else's value."""
+    return ("len", len(value)) if isinstance(value, list) else repr(value)
+
+
+_COST_MEMO_LIMIT = 4096
+_COST_READS: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_COSTS: dict[tuple[Any, ...], int] = {}
+
+
+class _Reads(dict[str, Any]):
+    """Variables that remember which of them were looked at."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _static_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    default_list_size: int,
+) -> tuple[int, tuple[str, ...]]:
+    """The cost, and the names of the variables it depended on."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return 0
+        return 0, ()
     root = schema.get_root_type(operation.operation)
     if root is None:
-        return 0
+        return 0, ()
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     values = dict(variables or {})
+    defaulted = []
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         if name not in values and definition.default_value is not None:
             values[name] = value_from_ast_untyped(definition.default_value)
-    calculator = _Calculator(schema, fragments, values, default_list_size)
+            defaulted.append(name)
+    reads = _Reads(values)
+    calculator = _Calculator(schema, fragments, reads, default_list_size)
     cost = calculator.selection_cost(operation.selection_set, root, None)
     if operation.operation == OperationType.MUTATION:
         cost += MUTATION_COST * _root_field_count(operation)
-    return cost
+    return cost, tuple(sorted(reads.read | set(defaulted)))
 
 
 def actual_cost(data: Any, operation: OperationDefinitionNode | None) -> int:
@@ -180,15 +256,19 @@ def actual_cost(data: Any, operation: OperationDefinitionNode | None) -> int:
 
 
 def _count_objects(value: Any) -> int:
-    """Objects in a JSON-like value, iteratively so deep responses cannot blow the stack."""
+    """Objects in a JSON-like value, iteratively so deep responses cannot blow the stack;
+    only containers are stacked (a response is mostly scalars)."""
     count, stack = 0, [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             count += 1
-            stack.extend(item.values())
+            children = item.values()
         elif isinstance(item, list):
-            stack.extend(item)
+            children = item
+        else:
+            continue
+        stack.extend(child for child in children if isinstance(child, (dict, list)))
     return count
 
 
@@ -304,8 +384,8 @@ class _Calculator:
         lengths = []
         for arg_name, arg_node in given.items():
             arg_def = definition.args.get(arg_name)
-            if arg_def is None:
-                continue
+            if arg_def is None or not is_list_type(get_nullable_type(arg_def.type)):
+                continue  # only list arguments multiply (and only they are read)
             value = self._argument(arg_node, arg_def)
             if isinstance(value, list):
                 lengths.append(len(value))

@@ -43,7 +43,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from graph.auth import ANONYMOUS_DEVELOPER, AuthenticationError, Principal, principal_of
-from graph.cost import CostBudget, actual_cost, static_cost
+from graph.cost import CostBudget, actual_cost, static_cost, static_cost_of_text
 from graph.persisted import ApqStore, PersistedQueries, PersistedQueryError, TrustedDocuments
 from graph.settings import Settings
 
@@ -318,13 +318,17 @@ class GovernanceExtension(SchemaExtension):
         errors = [_copy(e, restricted) for e in found]
         if errors:
             return errors
-        self.requested = static_cost(
-            context.schema._schema,
-            document,
-            context.operation_name,
-            context.variables,
-            default_list_size=self.governor.settings.cost_default_list_size,
-        )
+        list_size = self.governor.settings.cost_default_list_size
+        if shape is not None:  # our cached document: its cost is remembered per query text
+            self.requested = static_cost_of_text(
+                context.schema._schema, context.query, document, context.operation_name,
+                context.variables, default_list_size=list_size,
+            )
+        else:
+            self.requested = static_cost(
+                context.schema._schema, document, context.operation_name, context.variables,
+                default_list_size=list_size,
+            )
         if self.requested > self.governor.max_cost:
             return [_error(f"cost {self.requested} exceeds the maximum of {self.governor.max_cost}")]
         if not self.governor.budget.try_spend(self.principal.client_id, self.requested):

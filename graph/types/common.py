@@ -241,10 +241,15 @@ def selected_names(info: strawberry.Info[Any, Any]) -> frozenset[str]:
 
     A cheap walk of the document (no argument coercion, unlike `info.selected_fields`), for
     lookahead decisions; `@skip`/`@include` are ignored, so it may over-report, never miss.
+    Remembered per field node (`_by_nodes`): the cached parse reuses them request after request.
     """
     raw = info._raw_info
+    return _by_nodes("names", raw.field_nodes, lambda: _names(raw.field_nodes, raw.fragments))
+
+
+def _names(field_nodes: Sequence[FieldNode], fragments: Mapping[str, Any]) -> frozenset[str]:
     names: set[str] = set()
-    pending: list[SelectionSetNode | None] = [node.selection_set for node in raw.field_nodes]
+    pending: list[SelectionSetNode | None] = [node.selection_set for node in field_nodes]
     while pending:
         selection_set = pending.pop()
         for selection in selection_set.selections if selection_set is not None else ():
@@ -253,9 +258,30 @@ def selected_names(info: strawberry.Info[Any, Any]) -> frozenset[str]:
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
-                fragment = raw.fragments.get(selection.name.value)
+                fragment = fragments.get(selection.name.value)
                 pending.append(None if fragment is None else fragment.selection_set)
     return frozenset(names)
+
+
+T = TypeVar("T")
+_BY_NODES: dict[tuple[object, ...], tuple[tuple[object, ...], Any]] = {}
+_BY_NODES_LIMIT = 4096
+
+
+def _by_nodes(kind: str, nodes: Sequence[object], build: Callable[[], T]) -> T:
+    """`build()` once per (kind, AST nodes): what depends only on a document's shape is
+    worked out once, since parsed documents are cached per text (graph/limits.py). Keyed by
+    the nodes' identity, which the entry keeps alive so no other node can take their ids;
+    bounded (a full table starts over). The value is shared: callers must not change it."""
+    key = (kind, *map(id, nodes))
+    found = _BY_NODES.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], nodes)):
+        return found[1]  # type: ignore[no-any-return]
+    value = build()
+    if len(_BY_NODES) >= _BY_NODES_LIMIT:
+        _BY_NODES.clear()
+    _BY_NODES[key] = (tuple(nodes), value)
+    return value
 
 
 Selection = dict[str, "Selection"]
@@ -264,7 +290,11 @@ Selection = dict[str, "Selection"]
 def selection_tree(info: strawberry.Info[Any, Any]) -> Selection:
     """The fields selected under the resolving field, nested, fragments merged in."""
     raw = info._raw_info
-    return _tree([node.selection_set for node in raw.field_nodes], raw.fragments)
+    return _by_nodes(
+        "tree",
+        raw.field_nodes,
+        lambda: _tree([node.selection_set for node in raw.field_nodes], raw.fragments),
+    )
 
 
 def _tree(sets: list[SelectionSetNode | None], fragments: Mapping[str, Any]) -> Selection:
@@ -305,7 +335,10 @@ def child_fields(info: strawberry.Info[Any, Any], name: str) -> list[tuple[dict[
                         argument.name.value: _argument(argument.value, raw.variable_values)
                         for argument in selection.arguments or ()
                     }
-                    found.append((arguments, _tree([selection.selection_set], raw.fragments)))
+                    tree = _by_nodes(
+                        "tree", (selection,), lambda: _tree([selection.selection_set], raw.fragments)
+                    )
+                    found.append((arguments, tree))
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
@@ -328,7 +361,10 @@ def _merge(into: Selection, other: Selection) -> None:
 
 def connection_nodes(tree: Selection) -> Selection:
     """What a connection's selection asks of each node, via `nodes` and `edges { node }`."""
-    merged: Selection = {}
-    _merge(merged, tree.get("nodes", {}))
-    _merge(merged, tree.get("edges", {}).get("node", {}))
-    return merged
+    def merged() -> Selection:
+        found: Selection = {}
+        _merge(found, tree.get("nodes", {}))
+        _merge(found, tree.get("edges", {}).get("node", {}))
+        return found
+
+    return _by_nodes("connection nodes", (tree,), merged)  # trees are shared (selection_tree)

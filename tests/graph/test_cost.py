@@ -9,7 +9,8 @@ import pytest
 from graphql import parse
 from starlette.applications import Starlette
 
-from graph.cost import CostBudget, actual_cost, static_cost
+import graph.cost as cost_module
+from graph.cost import CostBudget, actual_cost, static_cost, static_cost_of_text
 from graph.schema import schema
 from graph.settings import Settings
 from security_support import FakeClock, bearer, codes, upstream_requests
@@ -154,3 +155,38 @@ async def test_budgets_are_per_client(
     assert (await post(client, query, **store_app)).status_code == 200
     assert (await post(client, query, **store_app)).status_code == 429
     assert (await post(client, query, **mobile_app)).status_code == 200
+
+
+def test_the_cost_of_a_query_text_is_remembered_per_value_of_what_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    query = """query($n: String!, $first: Int!, $skus: [String!]!) {
+      customer(number: $n) { orders(first: $first) { nodes { number } } }
+      inventory(skus: $skus) { sku }
+    }"""
+    document = parse(query)
+    walks = []
+    real = cost_module._static_cost
+
+    def counted(*args: Any) -> Any:
+        walks.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(cost_module, "_static_cost", counted)
+    monkeypatch.setattr(cost_module, "_COSTS", {})
+    monkeypatch.setattr(cost_module, "_COST_READS", {})
+
+    def of(variables: dict[str, Any]) -> int:
+        found = static_cost_of_text(schema._schema, query, document, None, variables,
+                                    default_list_size=10)
+        assert found == real(schema._schema, document, None, variables, 10)[0]
+        return found
+
+    assert of({"n": "C-10001", "first": 5, "skus": ["A", "B"]}) == 1 + 1 + 5 + 2
+    # another customer, other SKUs of the same number: no walk (the number is not read)
+    assert of({"n": "C-10002", "first": 5, "skus": ["C", "D"]}) == 1 + 1 + 5 + 2
+    assert len(walks) == 1
+    # a page size or a list length the cost depends on: walked again
+    assert of({"n": "C-10002", "first": 50, "skus": ["C", "D"]}) == 1 + 1 + 50 + 2
+    assert of({"n": "C-10002", "first": 50, "skus": ["C", "D", "E"]}) == 1 + 1 + 50 + 3
+    assert len(walks) == 3
