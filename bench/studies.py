@@ -51,18 +51,18 @@ def levers(bench: Bench) -> list[dict[str, Any]]:
     for label, env, given in LEVERS:
         options = dict(given)
         apq, cold = options.pop("apq", False), options.pop("cold", False)
-        with bench.graph(env, **options) as graph:
-            if not cold:
-                bench.warm_up(graph)
-            lines = _apq_lines(graph, workload, bench.tokens) if apq else None
-            closed = bench.measure(label, "customer360", WRK, graph,
-                                   bench._closed(graph, "/graphql", workload, lines))
-            rate_row = bench.measure(label, "customer360", RATE, graph,
-                                     bench._rate(graph, driver.request_step(workload), bench.args.rate),
-                                     rate=bench.args.rate)
-        summary.append({"lever": label, "rps": closed["rps"], "cpu_ms_per_request": closed["cpu_ms_per_request"],
-                        "p50_ms": rate_row["p50_ms"], "p95_ms": rate_row["p95_ms"],
-                        "upstream_per_request": rate_row["upstream_per_request"]})
+        database = None
+        if int(options.get("workers", 1)) > 1:  # SQLite serves one process: workers share PostgreSQL
+            database = _scratch_postgres()
+            if database is None:
+                print(f"  {label}: skipped, several workers need PostgreSQL at {POSTGRES_ADMIN}")
+                continue
+            env = {**env, "RETAILGRAPH_DATABASE_URL": database}
+        try:
+            summary.append(_lever(bench, workload, label, env, options, apq=apq, cold=cold))
+        finally:
+            if database is not None:
+                _drop_postgres(database)
     for item in summary:
         group = item["lever"].split(":")[0]
         base = next(i for i in summary if i["lever"] == f"{group}: all levers on")
@@ -70,6 +70,50 @@ def levers(bench: Bench) -> list[dict[str, Any]]:
             item[f"{key}_ratio"] = round(item[key] / base[key], 3) if base[key] else None
     report.print_table(summary, list(summary[0]))
     return summary
+
+
+def _lever(bench: Bench, workload: Workload, label: str, env: dict[str, str],
+           options: dict[str, Any], *, apq: bool, cold: bool) -> dict[str, Any]:
+    """One configuration's closed-loop and constant-rate runs of the 360."""
+    with bench.graph(env, **options) as graph:
+        if not cold:
+            bench.warm_up(graph)
+        lines = _apq_lines(graph, workload, bench.tokens) if apq else None
+        closed = bench.measure(label, "customer360", WRK, graph,
+                               bench._closed(graph, "/graphql", workload, lines))
+        rate_row = bench.measure(label, "customer360", RATE, graph,
+                                 bench._rate(graph, driver.request_step(workload), bench.args.rate),
+                                 rate=bench.args.rate)
+    return {"lever": label, "rps": closed["rps"], "cpu_ms_per_request": closed["cpu_ms_per_request"],
+            "p50_ms": rate_row["p50_ms"], "p95_ms": rate_row["p95_ms"],
+            "upstream_per_request": rate_row["upstream_per_request"]}
+
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _scratch_postgres() -> str | None:
+    """A new, empty PostgreSQL database for a multi-worker graph; None when unreachable."""
+    import psycopg
+
+    name = f"rg_bench_{os.getpid()}_{int(time.time())}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=2) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error:
+        return None
+    return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_postgres(url: str) -> None:
+    """Drop a scratch database (best effort: the figures do not depend on it)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=2) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        print(f"  could not drop {url}: {exc}")
 
 
 def _apq_lines(graph: ServerProcess, workload: Workload, tokens: list[str]) -> list[str]:

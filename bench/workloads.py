@@ -89,7 +89,8 @@ query Nodes($ids: [ID!]!) {
 #             salesReturnOrders+lines, salesCreditMemos, all `customerNumber eq …`
 #     desk 1  users/show_many?external_ids= (loyalty, and the user id tickets need)
 #   level 2, keyed by what level 1 returned (order numbers, SKUs, user id):
-#     ERP  1  one $batch: items by SKU (and whatever else is keyed by order/invoice number)
+#     ERP  1  items by SKU (a plain GET: level 1's returns and credit memos are the
+#             customer's, so they already answer each order's returns and invoice's memos)
 #     WMS  2  /v1/shipments?order_numbers= and /v1/inventory-levels?skus= (two endpoints, no
 #             batch endpoint to combine them)
 #     desk 1  users/{id}/tickets/requested (one page: page[size]=100)
