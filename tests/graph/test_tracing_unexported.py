@@ -15,19 +15,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from graph.tracing import ExportGate, build_provider, configure_tracing
+from test_tracing import CUSTOMER_360  # the same small 360 the recording tests trace
 
 INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 INCOMING_PARENT = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{INCOMING_TRACE}-{INCOMING_PARENT}-01"  # the caller sampled its trace
-CUSTOMER_360 = """
-query Customer360 {
-  customer(number: "C-10001") {
-    name
-    orders(first: 3) { nodes { number shipments { status } } }
-    cases(first: 3) { nodes { number subject } }
-  }
-}
-"""
+
 
 
 @pytest.fixture
