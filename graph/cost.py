@@ -169,18 +169,20 @@ def static_cost_of_text(
     sends the same documents all day, with other customers' numbers in them."""
     given = variables or {}
     shape = (id(schema), query, operation_name, default_list_size)
+
+    def key(read: tuple[str, ...]) -> tuple[Any, ...]:
+        return (shape, tuple(_memo_key(given.get(name, Undefined)) for name in read))
+
     read = _COST_READS.get(shape)
-    if read is not None:
-        key = (shape, tuple(_memo_key(given.get(name, Undefined)) for name in read))
-        found = _COSTS.get(key)
-        if found is not None:
-            return found
+    found = None if read is None else _COSTS.get(key(read))
+    if found is not None:
+        return found
     cost, read = _static_cost(schema, document, operation_name, given, default_list_size)
     if len(_COSTS) >= _COST_MEMO_LIMIT:
         _COSTS.clear()
         _COST_READS.clear()
     _COST_READS[shape] = read
-    _COSTS[(shape, tuple(_memo_key(given.get(name, Undefined)) for name in read))] = cost
+    _COSTS[key(read)] = cost
     return cost
 
 

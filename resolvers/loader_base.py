@@ -90,7 +90,7 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
         return super().load(key)
 
     def from_cached(self, value: Any) -> R:
-        """A fresh cached value as this loader answers it."""
+        """A cached value (fresh, or stale when the upstream is down) as this loader answers it."""
         return value  # type: ignore[no-any-return]
 
     async def fetch(self, keys: list[K]) -> Mapping[K, R]:
@@ -113,16 +113,12 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
                 found = await self.fetch(keys)
             except PartlyStale as exc:  # stale copies of some keys: those answer, the rest fail
                 _failed(span, [exc])
-                return [self.from_stale(exc.stale[k]) if k in exc.stale else exc for k in keys]
+                return [self.from_cached(exc.stale[k]) if k in exc.stale else exc for k in keys]
             except SourceError as exc:
                 _failed(span, [exc])
                 return [exc for _ in keys]
         self.prime_related(found)
         return [found[key] if key in found else self.missing() for key in keys]
-
-    def from_stale(self, value: Any) -> R:
-        """A stale cached value as this loader answers it."""
-        return value  # type: ignore[no-any-return]
 
 
 class RecordLoader(SourceLoader[K, V | None]):
@@ -139,10 +135,6 @@ class ListLoader(SourceLoader[K, list[V]]):
     def missing(self) -> list[V]:
         """No records for this key."""
         return []
-
-    def from_stale(self, value: Any) -> list[V]:
-        """A stale cached tuple as a list."""
-        return list(value)
 
     def from_cached(self, value: Any) -> list[V]:
         """A cached tuple as a list."""

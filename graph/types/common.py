@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
@@ -248,19 +248,25 @@ def selected_names(info: strawberry.Info[Any, Any]) -> frozenset[str]:
 
 
 def _names(field_nodes: Sequence[FieldNode], fragments: Mapping[str, Any]) -> frozenset[str]:
-    names: set[str] = set()
-    pending: list[SelectionSetNode | None] = [node.selection_set for node in field_nodes]
+    sets = [node.selection_set for node in field_nodes]
+    return frozenset(field.name.value for field in _fields(sets, fragments))
+
+
+def _fields(
+    sets: Sequence[SelectionSetNode | None], fragments: Mapping[str, Any]
+) -> Iterator[FieldNode]:
+    """The fields selected directly in `sets`, through inline fragments and fragment spreads."""
+    pending = list(sets)
     while pending:
         selection_set = pending.pop()
         for selection in selection_set.selections if selection_set is not None else ():
             if isinstance(selection, FieldNode):
-                names.add(selection.name.value)
+                yield selection
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = fragments.get(selection.name.value)
                 pending.append(None if fragment is None else fragment.selection_set)
-    return frozenset(names)
 
 
 T = TypeVar("T")
@@ -299,22 +305,13 @@ def selection_tree(info: strawberry.Info[Any, Any]) -> Selection:
 
 def _tree(sets: list[SelectionSetNode | None], fragments: Mapping[str, Any]) -> Selection:
     tree: Selection = {}
-    pending = list(sets)
-    while pending:
-        selection_set = pending.pop()
-        for selection in selection_set.selections if selection_set is not None else ():
-            if isinstance(selection, FieldNode):
-                name = selection.name.value
-                sub = {} if selection.selection_set is None else _tree([selection.selection_set], fragments)
-                if name in tree:
-                    _merge(tree[name], sub)
-                else:
-                    tree[name] = sub
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                pending.append(None if fragment is None else fragment.selection_set)
+    for field in _fields(sets, fragments):
+        name = field.name.value
+        sub = {} if field.selection_set is None else _tree([field.selection_set], fragments)
+        if name in tree:
+            _merge(tree[name], sub)
+        else:
+            tree[name] = sub
     return tree
 
 
@@ -325,25 +322,15 @@ def child_fields(info: strawberry.Info[Any, Any], name: str) -> list[tuple[dict[
     guess wrong but never fails: the child's own resolver validates its arguments."""
     raw = info._raw_info
     found: list[tuple[dict[str, Any], Selection]] = []
-    pending: list[SelectionSetNode | None] = [node.selection_set for node in raw.field_nodes]
-    while pending:
-        selection_set = pending.pop()
-        for selection in selection_set.selections if selection_set is not None else ():
-            if isinstance(selection, FieldNode):
-                if selection.name.value == name:
-                    arguments = {
-                        argument.name.value: _argument(argument.value, raw.variable_values)
-                        for argument in selection.arguments or ()
-                    }
-                    tree = _by_nodes(
-                        "tree", (selection,), lambda: _tree([selection.selection_set], raw.fragments)
-                    )
-                    found.append((arguments, tree))
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = raw.fragments.get(selection.name.value)
-                pending.append(None if fragment is None else fragment.selection_set)
+    for field in _fields([node.selection_set for node in raw.field_nodes], raw.fragments):
+        if field.name.value != name:
+            continue
+        arguments = {
+            argument.name.value: _argument(argument.value, raw.variable_values)
+            for argument in field.arguments or ()
+        }
+        tree = _by_nodes("tree", (field,), lambda: _tree([field.selection_set], raw.fragments))
+        found.append((arguments, tree))
     return found
 
 
