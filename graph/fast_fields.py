@@ -35,6 +35,10 @@ Per-field conditions (else the field keeps strawberry's wrapper):
   graphql-core unchanged, as with strawberry's sync `_resolver`.
 
 Exceptions propagate unchanged, so graphql-core reports the same error at the same path.
+
+A plain attribute read of a scalar or enum also gets a `leaf` plan, and the schema then
+executes with graph/fast_execution.py's executor, which answers those leaves without
+graphql-core's per-field machinery.
 """
 
 from __future__ import annotations
@@ -44,9 +48,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLObjectType, GraphQLResolveInfo
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
+
+from graph.fast_execution import FastLeafExecutor, leaf_plan, supported
 
 __all__ = ["install_fast_resolvers"]
 
@@ -78,8 +85,12 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
                 continue
             fast = _fast_resolve(schema, field, graphql_field.resolve)
             if fast is not None:
+                if fast._is_default:  # type: ignore[attr-defined]  # a plain attribute read
+                    fast.leaf = leaf_plan(graphql_field, field.python_name)  # type: ignore[attr-defined]
                 graphql_field.resolve = fast
                 replaced += 1
+    if replaced and schema.execution_context_class is StrawberryGraphQLCoreExecutionContext and supported():
+        schema.execution_context_class = FastLeafExecutor  # graph/fast_execution.py
     return replaced
 
 

@@ -7,7 +7,9 @@ without (strawberry's own per-field wrappers), and expects the same bytes / the 
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
+from datetime import date
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import httpx
 import pytest
 import strawberry
 from graphql import GraphQLObjectType
+from graphql.execution.incremental import IncrementalExecutor
 from starlette.applications import Starlette
 from strawberry.extensions import SchemaExtension
 from strawberry.types.field import StrawberryField
@@ -25,6 +28,7 @@ from bench.workloads import CUSTOMER_360, Seed
 from graph.app import create_app
 from graph.auth import mint_token
 from graph.errors import BadUserInput, ErrorFormatter
+from graph.fast_execution import FastLeafExecutor
 from graph.fast_fields import install_fast_resolvers
 from graph.mutations import Mutation
 from graph.permissions import ROLE_GATES
@@ -175,17 +179,30 @@ def test_a_resolve_hook_leaves_every_field_alone() -> None:
 
 
 class Broken:
-    """A source whose attribute raises, standing in for a FastThing."""
+    """A source whose attributes misbehave, standing in for a FastThing."""
+
+    size = None  # null for a non-null leaf
+    shade = "not a shade"  # no such enum value
+    born = ValueError("an exception object as a value")
+    nickname = None
 
     @property
     def name(self) -> str:
         raise ValueError("no name today")
 
 
+class Shade(enum.Enum):
+    LIGHT = "light"
+    DARK = "dark"
+
+
 @strawberry.type
 class FastThing:
     name: str
     size: int
+    shade: Shade = Shade.DARK
+    born: date = date(2026, 11, 26)
+    nickname: str | None = None
 
     @strawberry.field
     def doubled(self) -> int:
@@ -223,7 +240,7 @@ class FastQuery:
         return [FastThing(name="a", size=1), FastThing(name="b", size=2)]
 
     @strawberry.field
-    def broken(self) -> FastThing:
+    def broken(self) -> FastThing | None:
         return Broken()  # type: ignore[return-value]
 
     @strawberry.field
@@ -246,8 +263,17 @@ class RootQuery:
 
 
 DOCUMENT = """{
-  things { name size doubled fails failsWithInfo staticValue classValue }
+  things { name size shade born nickname doubled fails failsWithInfo staticValue classValue }
   broken { size name }
+}"""
+# Each misbehaving leaf on its own nullable parent: an error at its own path, the rest resolves.
+BROKEN_DOCUMENT = """{
+  things { name shade born nickname }
+  broken { size }
+  brokenName: broken { name }
+  brokenShade: broken { shade }
+  brokenBorn: broken { born }
+  brokenNickname: broken { nickname }
 }"""
 ROOT_DOCUMENT = "{ named { name label size } }"
 
@@ -265,14 +291,50 @@ def _outcome(result: Any) -> tuple[Any, list[tuple[Any, ...]]]:
     ]
 
 
-@pytest.mark.parametrize(("query", "document"), [(FastQuery, DOCUMENT), (RootQuery, ROOT_DOCUMENT)])
+@pytest.mark.parametrize(
+    ("query", "document"),
+    [(FastQuery, DOCUMENT), (FastQuery, BROKEN_DOCUMENT), (RootQuery, ROOT_DOCUMENT)],
+)
 async def test_errors_on_the_fast_path_match_strawberry(query: type, document: str) -> None:
     plain = strawberry.Schema(query=query, extensions=[ErrorFormatter])
     fast = strawberry.Schema(query=query, extensions=[ErrorFormatter])
     assert install_fast_resolvers(fast) > 0
     for _, name, graphql_field in _fields(fast):
         assert _is_fast(graphql_field.resolve) is (name != "withArgument"), name
+    assert fast.execution_context_class is FastLeafExecutor
+    assert plain.execution_context_class is not FastLeafExecutor
     expected = _outcome(await plain.execute(document))
     assert expected[1], "the document raises somewhere"
     assert _outcome(await fast.execute(document)) == expected
+    if document is BROKEN_DOCUMENT:  # each misbehaving leaf is an error at its own path
+        failed = {tuple(error[1]) for error in expected[1]}
+        for alias in ("broken", "brokenName", "brokenShade", "brokenBorn"):
+            assert any(path[0] == alias for path in failed), (alias, failed)
+        assert expected[0]["brokenNickname"] == {"nickname": None}
+        assert expected[0]["things"][1] == {"name": "b", "shade": "DARK", "born": "2026-11-26", "nickname": None}
     assert _outcome(fast.execute_sync(document)) == _outcome(plain.execute_sync(document))
+
+
+# ── (d) plain-attribute leaves skip graphql-core's per-field machinery ──
+
+
+def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None:
+    fast = strawberry.Schema(query=FastQuery)
+    install_fast_resolvers(fast)
+    calls: list[str] = []
+    general = IncrementalExecutor.execute_field
+
+    def counted(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        calls.append(f"{parent_type.name}.{details[0].node.name.value}")
+        return general(self, parent_type, source, details, *rest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(IncrementalExecutor, "execute_field", counted)
+        result = fast.execute_sync("{ things { name size shade born nickname doubled } }")
+    assert result.errors is None
+    assert result.data == {"things": [
+        {"name": n, "size": s, "shade": "DARK", "born": "2026-11-26", "nickname": None, "doubled": 2 * s}
+        for n, s in (("a", 1), ("b", 2))
+    ]}
+    # Only the list and the resolver field went through graphql-core's execute_field.
+    assert calls == ["FastQuery.things", "FastThing.doubled", "FastThing.doubled"]
