@@ -49,8 +49,16 @@ def start(loaders: Loaders, loader: DataLoader[Any, Any], key: Hashable) -> None
     """Begin loading `key` now; a later `load(key)` in this request joins it."""
     if not loaders.prefetch:
         return
-    future = loader.load(key)
-    future.add_done_callback(_retrieve)
+    _watch(loader.load(key))
+
+
+def _watch(load: Awaitable[Any]) -> None:
+    """Let a started load run on; its outcome is seen at once when it is already known (a
+    fresh cache hit), else when it finishes."""
+    if isinstance(load, asyncio.Future) and load.done():
+        _retrieve(load)
+    else:
+        asyncio.ensure_future(load).add_done_callback(_retrieve)
 
 
 def prefetch_customer(loaders: Loaders, number: str, selected: Collection[str]) -> None:
@@ -146,15 +154,23 @@ def _order_loads(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -
     if wants.stock:
         loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
     if wants.invoices or wants.credit_memos:
-        loads.append(_invoices(loaders, numbers, wants.credit_memos))
+        loads += _invoices(loaders, numbers, wants.credit_memos)
     return loads
 
 
 async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
-    """Load, together, what the orders' children will ask for; failures stay in the loaders."""
+    """Load, together, what the orders' children will ask for; failures stay in the loaders.
+    Loads answered already (fresh cache hits) are not awaited: a warm page awaits nothing."""
     if not loaders.prefetch or not orders:
         return
-    await asyncio.gather(*_order_loads(loaders, orders, wants), return_exceptions=True)
+    pending = []
+    for load in _order_loads(loaders, orders, wants):
+        if isinstance(load, asyncio.Future) and load.done():
+            _retrieve(load)
+        else:
+            pending.append(load)
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def prefetch_orders(
@@ -173,19 +189,28 @@ def prefetch_orders(
         if not _finished(future):
             return  # the orders' resolver reports the failure
         for load in _order_loads(loaders, pick(future.result()), wants):
-            asyncio.ensure_future(load).add_done_callback(_retrieve)
+            _watch(load)
 
     loaders.orders_by_customer_number.load(customer_number).add_done_callback(arrived)
 
 
-async def _invoices(loaders: Loaders, numbers: Sequence[str], memos: bool) -> None:
-    """The orders' invoices, then (if wanted) every credit memo raised against them."""
-    found = await asyncio.gather(
-        *(loaders.invoices_by_order_number.load(number) for number in numbers), return_exceptions=True
-    )
-    if memos:
-        invoices = [i.number for group in found if isinstance(group, list) for i in group]
-        await asyncio.gather(
-            *(loaders.credit_memos_by_invoice_number.load(number) for number in invoices),
-            return_exceptions=True,
-        )
+def _invoices(loaders: Loaders, numbers: Sequence[str], memos: bool) -> list[Awaitable[Any]]:
+    """The orders' invoices, then (if wanted) every credit memo raised against them: started
+    at once when the invoices are known already, else after them."""
+    invoices = [loaders.invoices_by_order_number.load(number) for number in numbers]
+    if not memos:
+        return invoices
+    if all(future.done() for future in invoices):
+        return [*invoices, *_credit_memos(loaders, invoices)]
+    return [*invoices, _credit_memos_later(loaders, invoices)]
+
+
+def _credit_memos(loaders: Loaders, invoices: Sequence[asyncio.Future[Any]]) -> list[Awaitable[Any]]:
+    """The credit memo loads of the invoices found (a failed invoice read has none)."""
+    numbers = [invoice.number for future in invoices if _finished(future) for invoice in future.result()]
+    return [loaders.credit_memos_by_invoice_number.load(number) for number in numbers]
+
+
+async def _credit_memos_later(loaders: Loaders, invoices: Sequence[asyncio.Future[Any]]) -> None:
+    await asyncio.gather(*invoices, return_exceptions=True)
+    await asyncio.gather(*_credit_memos(loaders, invoices), return_exceptions=True)
