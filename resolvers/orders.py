@@ -118,11 +118,14 @@ def resolve_line_quantities(loaders: Loaders, order: Order, line: OrderLine) -> 
 
     def quantities(found: list[Any]) -> LineQuantities:
         shipments, returns = found
+        shipped = policy.shipped_quantity(line, shipments)
+        returned = policy.returned_quantity(line, returns)
+        in_open_returns = policy.open_return_quantity(line, returns)
         return LineQuantities(
-            shipped=policy.shipped_quantity(line, shipments),
-            returned=policy.returned_quantity(line, returns),
-            in_open_returns=policy.open_return_quantity(line, returns),
-            returnable=policy.returnable_quantity(line, shipments, returns),
+            shipped=shipped,
+            returned=returned,
+            in_open_returns=in_open_returns,
+            returnable=policy.returnable_from(shipped, returned, in_open_returns),
         )
 
     return now_or_later_all(

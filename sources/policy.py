@@ -21,6 +21,7 @@ NOTHING_RETURNABLE = "NOTHING_RETURNABLE"
 # Returns that no longer hold quantity: the goods stay with the customer.
 _RELEASED = frozenset({ReturnStatus.CANCELLED, ReturnStatus.DECLINED})
 _OPEN = frozenset({ReturnStatus.REQUESTED, ReturnStatus.AUTHORIZED})
+_SETTLED = frozenset(ReturnStatus) - _RELEASED - _OPEN  # received or completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,7 @@ def shipped_quantity(line: OrderLine, shipments: Sequence[Shipment]) -> int:
 
 def returned_quantity(line: OrderLine, returns: Sequence[Return]) -> int:
     """Quantity already back or settled (received or completed returns)."""
-    done = frozenset(ReturnStatus) - _RELEASED - _OPEN
-    return _returned(line, returns, done)
+    return _returned(line, returns, _SETTLED)
 
 
 def open_return_quantity(line: OrderLine, returns: Sequence[Return]) -> int:
@@ -85,9 +85,16 @@ def returnable_quantity(
     line: OrderLine, shipments: Sequence[Shipment], returns: Sequence[Return]
 ) -> int:
     """Shipped − returned − in open returns, never below zero."""
-    shipped = shipped_quantity(line, shipments)
-    held = returned_quantity(line, returns) + open_return_quantity(line, returns)
-    return max(0, shipped - held)
+    return returnable_from(
+        shipped_quantity(line, shipments),
+        returned_quantity(line, returns),
+        open_return_quantity(line, returns),
+    )
+
+
+def returnable_from(shipped: int, returned: int, in_open_returns: int) -> int:
+    """`returnable_quantity` from a line's quantities already computed."""
+    return max(0, shipped - returned - in_open_returns)
 
 
 def delivered_on(line: OrderLine, shipments: Sequence[Shipment]) -> tuple[int, date | None]:
