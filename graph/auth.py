@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jwt
+from cachetools import TLRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graph.settings import DEV_JWT_SECRET, Settings
@@ -28,6 +29,17 @@ JWKS_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 30
 JWKS_LIFESPAN_S = 300.0
 JWKS_COOLDOWN_S = 30.0
+# Tokens already verified, by their exact text: a client sends the same token with every
+# request until it expires, so its signature is checked once. An entry lasts until the
+# token's own expiry (with the leeway) and at most this long, so a key withdrawn from the
+# JWKS stops being honoured within it.
+VERIFIED_TOKENS = 10_000
+VERIFIED_TTL_S = 60.0
+
+
+# A verified token: its principal, when it expires (leeway included), and the JWKS key id and
+# key it was verified with (None, None for the shared secret).
+Verified = tuple["Principal", float, str | None, Any]
 
 
 @dataclass(frozen=True)
@@ -143,11 +155,18 @@ class Authenticator:
     """Verifies bearer tokens and turns their claims into a `Principal`."""
 
     def __init__(
-        self, settings: Settings, *, jwks_transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        *,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.jwks = (
             JwksCache(settings.jwks_url, transport=jwks_transport) if settings.jwks_url else None
+        )
+        self._verified: TLRUCache[str, Verified] = TLRUCache(
+            maxsize=VERIFIED_TOKENS, ttu=_verified_until, timer=clock
         )
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -162,7 +181,23 @@ class Authenticator:
         return await self.verify(token.strip())
 
     async def verify(self, token: str) -> Principal:
-        """Check signature, algorithm, expiry and audience; return the principal."""
+        """Check signature, algorithm, expiry and audience; return the principal. A token
+        verified before (and not expired since) is answered from memory."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, _, kid, key = known
+            # A JWKS-signed token stands only while the provider still publishes its key
+            # (the JWKS cache's own lifespan and refresh rules decide, as for a new token).
+            if kid is None or self.jwks is None or (await self.jwks.key_for(kid)).key is key:
+                return principal
+        verified = await self._verify(token)
+        self._verified[token] = verified
+        return verified[0]
+
+    async def _verify(self, token: str) -> Verified:
+        """The token checked in full: its principal, when it stops being valid, and the JWKS
+        key id and key it was checked with (None for the shared secret)."""
+        kid: str | None = None
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -172,9 +207,10 @@ class Authenticator:
         if algorithm in HMAC_ALGORITHMS and self.settings.jwt_secret and not self._jwks_only:
             key = self.settings.jwt_secret
         elif algorithm in JWKS_ALGORITHMS and self.jwks is not None:
-            kid = header.get("kid")
-            if not isinstance(kid, str):
+            header_kid = header.get("kid")
+            if not isinstance(header_kid, str):
                 raise AuthenticationError("token has no key id")
+            kid = header_kid
             jwk = await self.jwks.key_for(kid)
             if jwk.algorithm_name != algorithm:
                 raise AuthenticationError("token algorithm does not match its key")
@@ -195,12 +231,17 @@ class Authenticator:
             raise AuthenticationError("token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"]) + LEEWAY_S, kid, key
 
     @property
     def _jwks_only(self) -> bool:
         """With a JWKS and no explicit secret, the development secret must not be accepted."""
         return self.jwks is not None and self.settings.jwt_secret == DEV_JWT_SECRET
+
+
+def _verified_until(token: str, entry: Verified, now: float) -> float:
+    """How long a verified token is remembered: until it expires, and at most VERIFIED_TTL_S."""
+    return min(entry[1], now + VERIFIED_TTL_S)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

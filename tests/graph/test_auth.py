@@ -115,6 +115,38 @@ async def test_not_yet_valid_token_is_401(client: httpx.AsyncClient, sandbox: An
     await assert_refused(client, sandbox, {"authorization": f"Bearer {token}"})
 
 
+async def test_a_token_is_verified_once_and_remembered_only_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    clock = FakeClock(start=time.time())
+    authenticator = Authenticator(production_settings(), clock=clock)
+    token = hs256(claims("agent", ttl_s=40), PRODUCTION_SECRET)
+    for _ in range(3):
+        assert (await authenticator.verify(token)).roles == ("agent",)
+    assert decoded == [token]  # the signature was checked once
+
+    clock.advance(59)  # remembered for at most VERIFIED_TTL_S (60 s): checked again after that
+    await authenticator.verify(token)
+    assert len(decoded) == 1
+    clock.advance(2)
+    await authenticator.verify(token)  # exp + 30 s leeway has not passed yet (real clock)
+    assert len(decoded) == 2
+
+    clock.advance(30)  # past exp + leeway on the cache's clock: the entry is gone
+    assert authenticator._verified.get(token) is None
+    with pytest.raises(AuthenticationError):  # and a bad token is never remembered
+        await authenticator.verify(hs256(claims("agent"), WRONG_SECRET))
+    assert len(authenticator._verified) == 0
+
+
 async def test_issuer_and_audience_are_checked() -> None:
     settings = production_settings(jwt_issuer="https://id.example", jwt_audience="retailgraph")
     authenticator = Authenticator(settings)
