@@ -2,34 +2,45 @@
 
 Why: a customer-360 completes ~240 leaf fields (`number`, `status`, `amount`, …) that are
 plain attributes of the objects their parents resolved. For each, graphql-core's
-`execute_field` builds a `GraphQLResolveInfo` (strawberry's, with operation extensions),
-calls the resolver, checks for an awaitable twice, and walks `complete_value` (non-null →
-leaf → `coerce_output_value`). The answer is `coerce_output_value(getattr(source, name))`.
+`execute_fields` makes a response `Path` and calls `execute_field`, which looks the field up,
+builds a `GraphQLResolveInfo` (strawberry's, with operation extensions), calls the resolver,
+checks for an awaitable twice, and walks `complete_value` (non-null → leaf →
+`coerce_output_value`). The answer is `coerce_output_value(getattr(source, name))`.
 
-`FastLeafExecutor.execute_field` gives exactly that answer for fields that
-graph/fast_fields.py made plain attribute reads (`resolve.leaf` is set there) and whose type
-is a scalar or enum, nullable or not. Anything else, and any value it can't answer the plain
-way (an exception, an exception object, an unserializable value, null for a non-null
-field), goes to graphql-core's own `execute_field`, which reads the attribute again and
-reports the error at the same path as always: an attribute read has no side effect.
+`FastLeafExecutor.execute_fields` is graphql-core's loop over a selection's fields with one
+change: a field that graph/fast_fields.py made a plain attribute read of a scalar or enum
+(its `LeafPlan`, kept in the object type's `extensions` under `LEAF_PLANS`) is answered in
+place when its value is plain: a value, or null where null is allowed. Anything else (an
+exception, an exception object, a value the type can't coerce, null for a non-null field)
+goes through graphql-core's own `execute_field`, which reads the attribute again and reports
+the error at the same path as always: an attribute read has no side effect.
 
-Installed by `install_fast_resolvers` only when graphql-core's `execute_field` has the
-signature this was written against (graphql-core 3.3); otherwise strawberry's executor stays.
+Installed by `install_fast_resolvers` only when graphql-core's `execute_fields` and
+`execute_field` have the signatures this was written against (graphql-core 3.3, which
+strawberry 0.341 requires); otherwise strawberry's executor stays.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
-from graphql.pyutils import Undefined
+from graphql.pyutils import Path, Undefined
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-__all__ = ["FastLeafExecutor", "LeafPlan", "leaf_plan", "supported"]
+__all__ = ["LEAF_PLANS", "FastLeafExecutor", "LeafPlan", "leaf_plan", "supported"]
 
-_EXPECTED_PARAMETERS = ["self", "parent_type", "source", "field_details_list", "path", "position_context"]
+# The key of an object type's `extensions` holding {field name: LeafPlan}.
+LEAF_PLANS = "retailgraph.leaf_plans"
+
+_SIGNATURES = {
+    "execute_fields": ["self", "parent_type", "source_value", "path", "grouped_field_set", "position_context"],
+    "execute_field": ["self", "parent_type", "source", "field_details_list", "path", "position_context"],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,35 +66,83 @@ def leaf_plan(graphql_field: GraphQLField, attribute: str) -> LeafPlan | None:
 
 
 def supported() -> bool:
-    """True when graphql-core's `execute_field` is the one this module shortcuts."""
-    signature = inspect.signature(StrawberryGraphQLCoreExecutionContext.execute_field)
-    return list(signature.parameters) == _EXPECTED_PARAMETERS
+    """True when graphql-core's methods are the ones this module replaces and calls."""
+    return all(
+        list(inspect.signature(getattr(StrawberryGraphQLCoreExecutionContext, name)).parameters)
+        == parameters
+        for name, parameters in _SIGNATURES.items()
+    ) and callable(getattr(StrawberryGraphQLCoreExecutionContext, "settle_in_background", None))
+
+
+_NOT_PLAIN = object()
+
+
+def _answer(plan: LeafPlan, source: Any) -> Any:
+    """The leaf's coerced value, or _NOT_PLAIN when graphql-core must handle it."""
+    try:
+        value = getattr(source, plan.attribute)
+        if value is None:
+            return None if plan.nullable else _NOT_PLAIN
+        if isinstance(value, Exception):
+            return _NOT_PLAIN
+        coerced = plan.coerce(value)
+    except Exception:  # noqa: BLE001  # graphql-core reads it again and reports it
+        return _NOT_PLAIN
+    return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
 
 
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, answering plain-attribute leaf fields directly."""
+    """Strawberry's executor, answering plain-attribute leaf fields in place."""
 
-    def execute_field(
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Any,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        """The leaf's coerced attribute when that is the whole answer, else graphql-core's."""
-        field_def = parent_type.fields.get(field_details_list[0].node.name.value)
-        plan: LeafPlan | None = getattr(field_def and field_def.resolve, "leaf", None)
-        if plan is not None:
-            try:
-                value = getattr(source, plan.attribute)
-                if value is None:
-                    if plan.nullable:
-                        return None
-                elif not isinstance(value, Exception):
-                    coerced = plan.coerce(value)
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-            except Exception:  # noqa: BLE001  # graphql-core reads it again and reports it
-                pass
-        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        """graphql-core's `execute_fields`, with plain leaves answered without `execute_field`."""
+        plans: Mapping[str, LeafPlan] = parent_type.extensions.get(LEAF_PLANS) or {}
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                plan = plans.get(field_details_list[0].node.name.value)
+                if plan is not None:
+                    answer = _answer(plan, source_value)
+                    if answer is not _NOT_PLAIN:
+                        results[response_name] = answer
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                # As graphql-core: settle the siblings' awaitables, which may also fail.
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._gather(results, awaitable_fields)
+
+    @staticmethod
+    async def _gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+        """The fields' awaitables awaited in parallel, in place in `results` (as graphql-core)."""
+        if len(awaitable_fields) == 1:
+            field = awaitable_fields[0]
+            results[field] = await results[field]
+        else:
+            awaitables: list[Awaitable[Any]] = [results[field] for field in awaitable_fields]
+            awaited = await gather_with_cancel(*awaitables)
+            results.update(zip(awaitable_fields, awaited, strict=True))
+        return results

@@ -36,9 +36,9 @@ Per-field conditions (else the field keeps strawberry's wrapper):
 
 Exceptions propagate unchanged, so graphql-core reports the same error at the same path.
 
-A plain attribute read of a scalar or enum also gets a `leaf` plan, and the schema then
-executes with graph/fast_execution.py's executor, which answers those leaves without
-graphql-core's per-field machinery.
+A plain attribute read of a scalar or enum also gets a `LeafPlan` (in its object type's
+`extensions`), and the schema then executes with graph/fast_execution.py's executor, which
+answers those leaves without graphql-core's per-field machinery.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from graph.fast_execution import FastLeafExecutor, leaf_plan, supported
+from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, LeafPlan, leaf_plan, supported
 
 __all__ = ["install_fast_resolvers"]
 
@@ -79,16 +79,20 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
             or graphql_type is graphql_schema.subscription_type
         ):
             continue
-        for graphql_field in graphql_type.fields.values():
+        plans: dict[str, LeafPlan] = {}
+        for name, graphql_field in graphql_type.fields.items():
             field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
             if graphql_field.args or not isinstance(field, StrawberryField):
                 continue
             fast = _fast_resolve(schema, field, graphql_field.resolve)
             if fast is not None:
-                if fast._is_default:  # type: ignore[attr-defined]  # a plain attribute read
-                    fast.leaf = leaf_plan(graphql_field, field.python_name)  # type: ignore[attr-defined]
                 graphql_field.resolve = fast
                 replaced += 1
+                plan = leaf_plan(graphql_field, field.python_name) if fast._is_default else None  # type: ignore[attr-defined]
+                if plan is not None:  # a plain attribute read of a scalar or enum
+                    plans[name] = plan
+        if plans:
+            graphql_type.extensions[LEAF_PLANS] = plans
     if replaced and schema.execution_context_class is StrawberryGraphQLCoreExecutionContext and supported():
         schema.execution_context_class = FastLeafExecutor  # graph/fast_execution.py
     return replaced
