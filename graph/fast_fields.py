@@ -20,8 +20,11 @@ Per-field conditions (else the field keeps strawberry's wrapper):
 - the `GraphQLField` links back to a `StrawberryField` (strawberry's definition back-reference)
   whose class does not override `get_result`, on an object type that is not the
   subscription root, with no GraphQL arguments;
-- no field extensions, which covers permission classes and our `@requiresRole` gates
-  (`PermissionExtension`s, graph/permissions.py) and relay connection/node fields;
+- no field extensions (relay connection/node fields, permission classes, any other
+  extension), except our `@requiresRole` gate alone: a `PermissionExtension` (not failing
+  silently) of `HasRole` checks only (graph/permissions.py). Such a field's direct resolve
+  runs the same checks on the same strawberry `Info` first and raises the same error on a
+  refusal (`_gated`);
 - no exception handler can apply to the field;
 - the current resolve is strawberry's own `_get_basic_result` or sync `_resolver`;
 - basic field (no resolver): its default resolver is `getattr`. It becomes
@@ -48,12 +51,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLObjectType, GraphQLResolveInfo
+from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
 from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, LeafPlan, leaf_plan, supported
+from graph.permissions import HasRole
 
 __all__ = ["install_fast_resolvers"]
 
@@ -123,9 +128,10 @@ def _fast_resolve(
     schema: strawberry.Schema, field: StrawberryField, current: Resolve | None
 ) -> Resolve | None:
     """The direct resolve for this field, or None when it must keep strawberry's."""
+    gate = _role_gate(field)
     if (
-        field.arguments
-        or field.extensions
+        gate is None
+        or field.arguments
         or field.permission_classes
         or field.is_subscription
         or type(field).get_result is not StrawberryField.get_result
@@ -134,11 +140,13 @@ def _fast_resolve(
         return None
     wrapper = getattr(current, "__qualname__", None)
     resolver = field.base_resolver
+    fast: Resolve
     if resolver is None:
-        if wrapper != _BASIC_WRAPPER or field.default_resolver is not getattr:
+        # strawberry reads a gated attribute through its full wrapper, an ungated one directly
+        if wrapper != (_SYNC_WRAPPER if gate else _BASIC_WRAPPER) or field.default_resolver is not getattr:
             return None
-        return _attribute(field.python_name)
-    if (
+        fast = _attribute(field.python_name)
+    elif (
         wrapper != _SYNC_WRAPPER
         or field.is_async
         or field.is_graphql_generic
@@ -146,7 +154,43 @@ def _fast_resolve(
         or not callable(resolver.wrapped_func)
     ):
         return None
-    return _call(field, resolver, schema.config.info_class)
+    else:
+        fast = _call(field, resolver, schema.config.info_class)
+    return _gated(fast, gate, field, schema.config.info_class) if gate else fast
+
+
+def _role_gate(field: StrawberryField) -> tuple[HasRole, ...] | None:
+    """The field's role gate: () for none, its `HasRole` checks when its only extension is
+    graph/permissions.py's gate, None when it has any other extension."""
+    if not field.extensions:
+        return ()
+    if len(field.extensions) != 1:
+        return None
+    extension = field.extensions[0]
+    if type(extension) is not PermissionExtension or extension.fail_silently:
+        return None
+    permissions = tuple(extension.permissions)
+    if not permissions or not all(type(permission) is HasRole for permission in permissions):
+        return None
+    return permissions  # type: ignore[return-value]  # all HasRole, checked above
+
+
+def _gated(
+    inner: Resolve, permissions: tuple[HasRole, ...], field: StrawberryField, info_class: type[strawberry.Info]
+) -> Resolve:
+    """`PermissionExtension.resolve` without the layers: each `HasRole` (which answers a
+    bool, synchronously) checks the strawberry `Info`; the first refusal raises its error
+    (`on_unauthorized`, as the extension does when not failing silently), else `inner` runs."""
+
+    def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=field)
+        for permission in permissions:
+            if not permission.has_permission(source, strawberry_info):
+                return permission.on_unauthorized()
+        return inner(source, info)
+
+    resolve._is_default = False  # type: ignore[attr-defined]  # never a plain read: the gate runs
+    return resolve
 
 
 def _attribute(name: str) -> Resolve:

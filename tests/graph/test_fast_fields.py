@@ -21,6 +21,7 @@ from graphql import GraphQLObjectType
 from graphql.execution.incremental import IncrementalExecutor
 from starlette.applications import Starlette
 from strawberry.extensions import SchemaExtension
+from strawberry.permission import PermissionExtension
 from strawberry.types.field import StrawberryField
 
 import graph.schema
@@ -28,10 +29,11 @@ from bench.workloads import CUSTOMER_360, Seed
 from graph.app import create_app
 from graph.auth import mint_token
 from graph.errors import BadUserInput, ErrorFormatter
-from graph.fast_execution import FastLeafExecutor
+from graph.fast_execution import LEAF_PLANS, FastLeafExecutor
 from graph.fast_fields import install_fast_resolvers
 from graph.mutations import Mutation
-from graph.permissions import ROLE_GATES
+from graph.auth import Principal, principal_of
+from graph.permissions import ROLE_GATES, HasRole, Role
 from graph.settings import Settings
 from graph.subscriptions import Subscription
 from sandbox.apps import SandboxApps
@@ -135,7 +137,7 @@ async def test_customer_360_bytes_match_strawberry_wrappers(
 # ── (b) what is replaced, and that no gate is ──
 
 
-def test_fast_resolvers_replace_fields_but_never_a_gated_one() -> None:
+def test_fast_resolvers_replace_fields_and_gated_ones_keep_their_gate() -> None:
     with _without_fast_resolvers():
         schema = graph.schema.build_schema(mutation=Mutation, subscription=Subscription)
     replaced = install_fast_resolvers(schema)
@@ -146,21 +148,29 @@ def test_fast_resolvers_replace_fields_but_never_a_gated_one() -> None:
     # The module-level schema got the same treatment from build_schema.
     assert sum(_is_fast(f.resolve) for *_, f in _fields(graph.schema.schema)) == replaced
 
-    for type_name, name, graphql_field in _fields(schema):
-        field = graphql_field.extensions["strawberry-definition"]
-        assert isinstance(field, StrawberryField)
-        if field.extensions or field.permission_classes or graphql_field.args or field.is_async:
-            assert not _is_fast(graphql_field.resolve), (type_name, name)
     gated = {
         (type_name, name)
         for type_name, name, _ in _fields(schema)
         if name in ROLE_GATES.get(type_name, {}) or "*" in ROLE_GATES.get(type_name, {})
     }
     assert ("Customer", "balance") in gated and ("Query", "operationsSummary") in gated
-    assert gated & set(fast) == set()
+    for type_name, name, graphql_field in _fields(schema):
+        field = graphql_field.extensions["strawberry-definition"]
+        assert isinstance(field, StrawberryField)
+        plans = schema._schema.type_map[type_name].extensions.get(LEAF_PLANS, {})
+        if (type_name, name) in gated:
+            # Direct only through the gate's own checks, and never answered as a plain leaf.
+            assert name not in plans, (type_name, name)
+            if _is_fast(graphql_field.resolve):
+                assert graphql_field.resolve.__qualname__.startswith("_gated."), (type_name, name)
+        elif field.extensions or field.permission_classes or graphql_field.args or field.is_async:
+            assert not _is_fast(graphql_field.resolve), (type_name, name)
     assert ("Customer", "number") in fast and ("OrderLine", "sku") in fast  # basic fields
     assert ("Order", "lines") in fast and ("Order", "id") in fast  # sync resolvers, relay id
-    assert ("Customer", "email") not in fast and ("Order", "invoices") not in fast
+    assert ("Customer", "email") in fast and ("Order", "invoices") in fast  # gated, sync
+    assert ("Query", "operationsSummary") not in fast  # gated, but async
+    customer_plans = schema._schema.type_map["Customer"].extensions[LEAF_PLANS]
+    assert "number" in customer_plans and "email" not in customer_plans
 
 
 class ResolveHook(SchemaExtension):
@@ -338,3 +348,47 @@ def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None
     ]}
     # Only the list and the resolver field went through graphql-core's execute_field.
     assert calls == ["FastQuery.things", "FastThing.doubled", "FastThing.doubled"]
+
+
+# ── (e) a role gate on the direct path refuses and allows exactly as strawberry's ──
+
+
+def _gate(*roles: Role) -> list[PermissionExtension]:
+    return [PermissionExtension([HasRole(roles, "Secretive.field")], use_directives=False)]
+
+
+@strawberry.type
+class Secretive:
+    name: str
+    secret: str | None = strawberry.field(default="s3cret", extensions=_gate(Role.SUPERVISOR))
+
+    @strawberry.field(extensions=_gate(Role.AGENT, Role.SUPERVISOR))
+    def shout(self, info: strawberry.Info) -> str | None:
+        return f"{self.name.upper()} for {principal_of(info.context).sub}"
+
+
+@strawberry.type
+class SecretQuery:
+    @strawberry.field
+    def secretive(self) -> list[Secretive]:
+        return [Secretive(name="a"), Secretive(name="b")]
+
+
+@pytest.mark.parametrize("roles", [("agent",), ("supervisor",), ("store",), ("developer",), None])
+def test_role_gates_on_the_fast_path_match_strawberry(roles: tuple[str, ...] | None) -> None:
+    plain = strawberry.Schema(query=SecretQuery, extensions=[ErrorFormatter])
+    fast = strawberry.Schema(query=SecretQuery, extensions=[ErrorFormatter])
+    install_fast_resolvers(fast)
+    fields = {name: f for type_name, name, f in _fields(fast) if type_name == "Secretive"}
+    assert all(_is_fast(f.resolve) for f in fields.values())
+    assert "secret" not in fast._schema.type_map["Secretive"].extensions.get(LEAF_PLANS, {})
+
+    context = {} if roles is None else {"principal": Principal(sub="u-1", roles=roles, client_id="c")}
+    document = "{ secretive { name secret shout } }"
+    expected = _outcome(plain.execute_sync(document, context_value=context))
+    assert _outcome(fast.execute_sync(document, context_value=context)) == expected
+    refused = {tuple(error[1][2:]) for error in expected[1]}
+    allowed = {"agent": {"shout"}, "supervisor": {"secret", "shout"}, "developer": {"secret", "shout"}}
+    wanted = allowed.get((roles or ("",))[0], set())
+    assert refused == {(name,) for name in {"secret", "shout"} - wanted}
+    assert {e[4]["code"] for e in expected[1]} <= {"FORBIDDEN"}
