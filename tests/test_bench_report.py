@@ -1,0 +1,47 @@
+"""bench/report.py: the throughput target is the median of alternating graph/ceiling pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+from bench.driver import RunResult
+
+
+def _row(mode: str, run: str, rps: float, upstream: int = 0) -> dict[str, Any]:
+    result = RunResult()
+    for _ in range(int(rps)):
+        result.record(1.0, None)
+    result.elapsed_s = 1.0
+    return report.row(mode, "customer360", run, result, upstream=upstream, cpu_s=0.1, rss_mb=[100.0])
+
+
+def _throughput(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for t in report.targets(rows, 20, {}) if t["target"].startswith("warm 360 throughput")]
+
+
+def test_the_target_is_the_median_pair_and_single_runs_are_context() -> None:
+    rows = [
+        _row("optimized", "closed-loop (wrk)", 90, upstream=27),
+        _row("graphql-core ceiling", "closed-loop (wrk)", 100),
+    ]
+    for index, (graph, ceiling) in enumerate([(40, 100), (70, 100), (30, 60)], start=1):
+        run = f"closed-loop (wrk), pair {index}"
+        rows += [_row("warm (records fresh)", run, graph), _row("graphql-core ceiling", run, ceiling)]
+    target, context = _throughput(rows)
+    assert (target["value"], target["threshold"], target["met"]) == (0.5, 0.6, False)  # 0.4, 0.7, 0.5
+    assert "3 alternating pairs" in target["note"]
+    # The single deployed-TTL run (0.9 here, minutes from its ceiling run) does not decide it.
+    assert context["target"].endswith("(context)") and context["value"] == 0.9
+    assert context["threshold"] == 0.0 and "0.3 upstream requests" in context["note"]
+
+
+def test_without_pairs_the_single_runs_are_the_target() -> None:
+    rows = [
+        _row("optimized", "closed-loop (wrk)", 70),
+        _row("graphql-core ceiling", "closed-loop (wrk)", 100),
+        _row("warm (records fresh)", "closed-loop (wrk), pair 1", 50),  # its ceiling run is missing
+    ]
+    (target,) = _throughput(rows)
+    assert (target["value"], target["threshold"], target["met"]) == (0.7, 0.6, True)
+    assert rows[2]["p50_ms"] is None  # wrk's latencies are a hint, pair runs included
