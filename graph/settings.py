@@ -42,7 +42,7 @@ class Settings:
     cache_ttl_scale: float = 1.0  # multiplies every entity cache TTL (sources/config.py)
     # "aiohttp": upstream calls through aiohttp's client under httpx's API, far less CPU per
     # call (docs/benchmark.md); not the default while the respx-based fault tests cover httpx's.
-    http_transport: str = "httpx"
+    http_transport: str = "auto"  # auto | aiohttp | httpx (sources/config.py)
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None

@@ -75,7 +75,9 @@ class SourceConfig:
     cache_enabled: bool = True
     coalesce: bool = True  # ERP: reads starting together share one $batch (erp_coalesce.py)
     pool_size: int = 0  # pooled connections; 0: the bulkhead's size, < 0: httpx's defaults
-    transport: str = "httpx"  # or "aiohttp": httpx-aiohttp's transport (docs/benchmark.md)
+    # "auto": httpx-aiohttp's transport when installed (the `aiohttp` extra), else httpx's own;
+    # "aiohttp" or "httpx" to insist (docs/benchmark.md: aiohttp's pool costs less per call).
+    transport: str = "auto"
     # resilience (defaults in RESILIENCE_DEFAULTS; see docs/resilience.md)
     connect_timeout_s: float = 1.0
     retry_attempts: int = 3
@@ -135,7 +137,7 @@ class SourceConfig:
             cache_enabled=_read(settings, "entity_cache") is not False,
             coalesce=_read(settings, f"{name}_coalesce") is not False,
             pool_size=int(_read(settings, "http_pool_size") or 0),
-            transport=str(_read(settings, "http_transport") or "httpx"),
+            transport=str(_read(settings, "http_transport") or "auto"),
             **_resilience(settings, name),
         )
 

@@ -11,6 +11,7 @@ as the policy allows. When a keyed read fails and the operation allows it (`Requ
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
@@ -92,6 +93,7 @@ class HttpSource:
             # As many pooled connections as the bulkhead lets calls run at once: with httpx's
             # default of 20 kept alive, a busy source would reconnect on every call past 20.
             limits=_pool_limits(config),
+            cookies=_NoCookies(),
             headers={
                 "Authorization": f"Bearer {config.token}",
                 "Accept": "application/json",
@@ -302,13 +304,47 @@ class HttpSource:
         )
 
 
-def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport | None:
-    """httpx's own transport (None, the default), or aiohttp's client under httpx's API."""
-    if config.transport != "aiohttp":
-        return None
-    from httpx_aiohttp import AiohttpTransport  # the `aiohttp` extra
+class _NoCookies(http.cookiejar.CookieJar):
+    """The upstream client's cookie jar, which keeps nothing. The APIs authenticate with
+    bearer tokens; a cookie one of them set must not ride along on every later call of
+    this process, whoever it serves (httpx's client keeps and resends them by default),
+    and parsing `Set-Cookie` headers costs CPU on every response."""
 
-    return AiohttpTransport(limits=_pool_limits(config))
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep none of the response's cookies."""
+
+    def add_cookie_header(self, request: Any) -> None:
+        """Send no cookies."""
+
+
+def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport | None:
+    """The upstream transport: httpx-aiohttp's (`aiohttp`, or `auto` when it is installed),
+    else httpx's own (None). aiohttp's connection pool costs less CPU per call than
+    httpcore's, which checks every pooled connection's socket on each request
+    (docs/benchmark.md)."""
+    if config.transport == "httpx":
+        return None
+    try:
+        import aiohttp
+        from httpx_aiohttp import AiohttpTransport  # the `aiohttp` extra
+    except ImportError:
+        if config.transport == "aiohttp":
+            raise
+        return None
+    limits = _pool_limits(config)
+    ssl_context = httpx.create_ssl_context()  # what httpx-aiohttp's own session would verify with
+
+    def session() -> aiohttp.ClientSession:
+        """httpx-aiohttp's session (made on first use, inside the running loop), keeping no
+        cookies either (see `_NoCookies`)."""
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return AiohttpTransport(limits=limits, client=session)
 
 
 def _pool_limits(config: SourceConfig) -> httpx.Limits:

@@ -117,8 +117,19 @@ async def test_coalescing_off_keeps_one_call_per_logical_read(recorders: dict[st
 
 
 async def test_the_pool_is_sized_to_the_bulkhead() -> None:
-    async with ErpClient(SourceConfig(name="erp", base_url="http://erp", max_concurrency=16)) as erp:
+    config = SourceConfig(name="erp", base_url="http://erp", max_concurrency=16, transport="httpx")
+    async with ErpClient(config) as erp:
         transport = erp._http._transport
         assert isinstance(transport, httpx.AsyncHTTPTransport)
         pool = transport._pool
         assert (pool._max_connections, pool._max_keepalive_connections) == (16, 16)
+
+
+async def test_auto_takes_aiohttps_transport_when_installed_with_the_same_pool_size() -> None:
+    pytest.importorskip("httpx_aiohttp", reason="the aiohttp extra is not installed")
+    from httpx_aiohttp import AiohttpTransport
+
+    async with ErpClient(SourceConfig(name="erp", base_url="http://erp", max_concurrency=16)) as erp:
+        transport = erp._http._transport
+        assert isinstance(transport, AiohttpTransport)
+        assert (transport.limits.max_connections, transport.limits.max_keepalive_connections) == (16, 16)

@@ -26,19 +26,22 @@ from sources.wms import WmsClient
 
 WMS = "http://wms.test"
 ERP = "http://erp.test"
+# respx mocks httpx's own transport, so these clients use it (the default would take
+# httpx-aiohttp's when installed; tests/sources/test_http_transports.py covers both).
+RESPX = "httpx"
 LEVELS = f"{WMS}/v1/inventory-levels"
 
 
 @pytest.fixture
 async def wms() -> AsyncIterator[WmsClient]:
-    client = WmsClient(SourceConfig(name="wms", base_url=WMS, token="t0k", timeout_s=0.5))
+    client = WmsClient(SourceConfig(name="wms", base_url=WMS, token="t0k", timeout_s=0.5, transport=RESPX))
     yield client
     await client.aclose()
 
 
 @pytest.fixture
 async def erp() -> AsyncIterator[ErpClient]:
-    client = ErpClient(SourceConfig(name="erp", base_url=ERP), company_id="c0")
+    client = ErpClient(SourceConfig(name="erp", base_url=ERP, transport=RESPX), company_id="c0")
     yield client
     await client.aclose()
 
@@ -51,6 +54,19 @@ async def test_bearer_token_and_json_accept_are_sent(wms: WmsClient) -> None:
     assert request.headers["authorization"] == "Bearer t0k"
     assert request.url.params["skus"] == "SKU-1"
     assert wms.stats.calls == 1
+
+
+@respx.mock
+async def test_an_upstreams_cookies_are_never_kept_or_sent_back(wms: WmsClient) -> None:
+    route = respx.get(LEVELS).respond(
+        json={"inventory_levels": [], "next_cursor": None},
+        headers={"Set-Cookie": "session=agent-1; Path=/"},
+    )
+    await wms.inventory_levels(["SKU-1"])
+    await wms.inventory_levels(["SKU-2"])  # another key: not a cache hit
+    assert route.call_count == 2
+    assert "cookie" not in route.calls.last.request.headers
+    assert not wms._http.cookies
 
 
 @respx.mock
@@ -92,7 +108,7 @@ async def test_the_per_call_deadline_cuts_a_hanging_upstream() -> None:
         await asyncio.sleep(5)
         return httpx.Response(200, json={})
 
-    config = SourceConfig(name="wms", base_url=WMS, timeout_s=0.05)
+    config = SourceConfig(name="wms", base_url=WMS, timeout_s=0.05, transport=RESPX)
     async with WmsClient(config, httpx.MockTransport(hang)) as client:
         with pytest.raises(SourceTimeout, match="timed out after 0.05s"):
             await client.locations()
@@ -162,7 +178,7 @@ async def test_zendesk_error_bodies_are_understood() -> None:
     respx.get("http://sd.test/api/v2/tickets/9/comments.json").respond(
         404, json={"error": "RecordNotFound", "description": "Not found"}
     )
-    async with ServiceDeskClient(SourceConfig(name="servicedesk", base_url="http://sd.test")) as sd:
+    async with ServiceDeskClient(SourceConfig(name="servicedesk", base_url="http://sd.test", transport=RESPX)) as sd:
         with pytest.raises(SourceNotFound) as caught:
             await sd.case_comments(9, first=10, after=None)
     assert caught.value.code == "RecordNotFound"

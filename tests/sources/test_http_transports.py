@@ -70,8 +70,8 @@ async def silent() -> AsyncIterator[tuple[int, list[int]]]:
         yield served
 
 
-def _client(port: int, transport: str) -> WmsClient:
-    config = SourceConfig(name="wms", base_url=f"http://127.0.0.1:{port}", transport=transport,
+def _client(port: int, transport: str, host: str = "127.0.0.1") -> WmsClient:
+    config = SourceConfig(name="wms", base_url=f"http://{host}:{port}", transport=transport,
                           timeout_s=0.3, retry_attempts=1, cache_enabled=False)
     return WmsClient(config)
 
@@ -108,3 +108,28 @@ async def test_a_server_that_never_answers_is_a_timeout(
     async with _client(port, transport) as wms:
         with pytest.raises(SourceTimeout):
             await wms.locations()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_upstreams_cookies_are_never_sent_back(transport: str) -> None:
+    body = json.dumps(LOCATIONS).encode()
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                seen.append(head.lower())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Set-Cookie: session=agent-1; Path=/\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+    async for port, _ in _serve(handler):
+        # By name: aiohttp's default jar would ignore cookies of a bare IP address.
+        async with _client(port, transport, host="localhost") as wms:
+            for _ in range(2):
+                await wms.locations()
+    assert len(seen) == 2
+    assert all(b"\r\ncookie:" not in head for head in seen), seen[-1]

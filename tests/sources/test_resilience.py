@@ -58,7 +58,10 @@ def clock() -> FakeClock:
 
 def wms_client(clock: FakeClock, **settings: object) -> WmsClient:
     """A WMS client on the fake clock; `settings` override the resilience defaults."""
-    config = SourceConfig.for_source("wms", {"wms_url": WMS, "entity_cache": False, **settings})
+    # respx mocks httpx's own transport (the default would take httpx-aiohttp's when installed)
+    config = SourceConfig.for_source(
+        "wms", {"wms_url": WMS, "entity_cache": False, "http_transport": "httpx", **settings}
+    )
     return WmsClient(config, clock=clock, sleep=clock.sleep, rng=random.Random(7))
 
 
