@@ -8,7 +8,8 @@ COPY sources ./sources
 COPY orchestrator ./orchestrator
 COPY sandbox ./sandbox
 COPY bench ./bench
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The aiohttp extra: upstream calls through aiohttp's pool (RETAILGRAPH_HTTP_TRANSPORT=auto).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[aiohttp]"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

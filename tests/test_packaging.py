@@ -33,7 +33,8 @@ def test_dockerfile_copies_every_package_the_distribution_includes() -> None:
 
 def test_dockerfile_installs_this_distribution_and_runs_in_production() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip wheel --no-cache-dir --wheel-dir /wheels ." in dockerfile
+    assert 'pip wheel --no-cache-dir --wheel-dir /wheels ".[aiohttp]"' in dockerfile
+    assert "aiohttp" in _pyproject()["project"]["optional-dependencies"]  # the extra it names
     assert "RETAILGRAPH_ENV=production" in dockerfile
     assert _pyproject()["project"]["name"] == "retailgraph"
 
