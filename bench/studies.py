@@ -27,7 +27,7 @@ COLD = {"RETAILGRAPH_CACHE_TTL_SCALE": "0.002"}  # upstream levers: every 360 re
 LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("warm: all levers on", WARM, {}),
     ("warm: lookahead + preload off", {**WARM, "RETAILGRAPH_PREFETCH": "false"}, {}),
-    ("warm: strawberry's field wrappers", {**WARM, "RETAILGRAPH_FAST_RESOLVERS": "false"}, {}),
+    ("warm: strawberry's field wrappers and executor", {**WARM, "RETAILGRAPH_FAST_RESOLVERS": "false"}, {}),
     ("warm: cache hits through loader batches", {**WARM, "RETAILGRAPH_LOADER_CACHE_HITS": "false"}, {}),
     ("warm: stdlib json", {**WARM, "RETAILGRAPH_ORJSON": "false"}, {}),
     ("warm: asyncio + h11", WARM, {"loop": "asyncio", "http": "h11"}),
@@ -36,10 +36,11 @@ LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("default TTLs: all levers on", {}, {}),
     ("default TTLs: cache TTLs x0.1", {"RETAILGRAPH_CACHE_TTL_SCALE": "0.1"}, {}),
     ("default TTLs: httpx default pool", {"RETAILGRAPH_HTTP_POOL_SIZE": "-1"}, {}),
+    ("default TTLs: httpx's own transport", {"RETAILGRAPH_HTTP_TRANSPORT": "httpx"}, {}),
     ("cold: all levers on", COLD, {"cold": True}),
     ("cold: ERP coalescing off", {**COLD, "RETAILGRAPH_ERP_COALESCE": "false"}, {"cold": True}),
     ("cold: lookahead + preload off", {**COLD, "RETAILGRAPH_PREFETCH": "false"}, {"cold": True}),
-    ("cold: httpx-aiohttp transport", {**COLD, "RETAILGRAPH_HTTP_TRANSPORT": "aiohttp"}, {"cold": True}),
+    ("cold: httpx's own transport", {**COLD, "RETAILGRAPH_HTTP_TRANSPORT": "httpx"}, {"cold": True}),
     ("cold: httpx default pool", {**COLD, "RETAILGRAPH_HTTP_POOL_SIZE": "-1"}, {"cold": True}),
 ]
 
