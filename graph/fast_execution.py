@@ -38,8 +38,12 @@ __all__ = ["LEAF_PLANS", "FastLeafExecutor", "LeafPlan", "leaf_plan", "supported
 LEAF_PLANS = "retailgraph.leaf_plans"
 
 _SIGNATURES = {
-    "execute_fields": ["self", "parent_type", "source_value", "path", "grouped_field_set", "position_context"],
-    "execute_field": ["self", "parent_type", "source", "field_details_list", "path", "position_context"],
+    "execute_fields": [
+        "self", "parent_type", "source_value", "path", "grouped_field_set", "position_context",
+    ],
+    "execute_field": [
+        "self", "parent_type", "source", "field_details_list", "path", "position_context",
+    ],
 }
 
 

@@ -93,12 +93,14 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
             if fast is not None:
                 graphql_field.resolve = fast
                 replaced += 1
-                plan = leaf_plan(graphql_field, field.python_name) if fast._is_default else None  # type: ignore[attr-defined]
-                if plan is not None:  # a plain attribute read of a scalar or enum
+                plain = fast._is_default  # type: ignore[attr-defined]  # an attribute read
+                plan = leaf_plan(graphql_field, field.python_name) if plain else None
+                if plan is not None:  # ... of a scalar or enum
                     plans[name] = plan
         if plans:
             graphql_type.extensions[LEAF_PLANS] = plans
-    if replaced and schema.execution_context_class is StrawberryGraphQLCoreExecutionContext and supported():
+    executor = schema.execution_context_class
+    if replaced and executor is StrawberryGraphQLCoreExecutionContext and supported():
         schema.execution_context_class = FastLeafExecutor  # graph/fast_execution.py
     return replaced
 
@@ -176,7 +178,10 @@ def _role_gate(field: StrawberryField) -> tuple[HasRole, ...] | None:
 
 
 def _gated(
-    inner: Resolve, permissions: tuple[HasRole, ...], field: StrawberryField, info_class: type[strawberry.Info]
+    inner: Resolve,
+    permissions: tuple[HasRole, ...],
+    field: StrawberryField,
+    info_class: type[strawberry.Info],
 ) -> Resolve:
     """`PermissionExtension.resolve` without the layers: each `HasRole` (which answers a
     bool, synchronously) checks the strawberry `Info`; the first refusal raises its error

@@ -22,6 +22,7 @@ from graphql.execution.incremental import IncrementalExecutor
 from starlette.applications import Starlette
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import PermissionExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 import graph.schema
@@ -29,7 +30,8 @@ from bench.workloads import CUSTOMER_360, Seed
 from graph.app import create_app
 from graph.auth import mint_token
 from graph.errors import BadUserInput, ErrorFormatter
-from graph.fast_execution import LEAF_PLANS, FastLeafExecutor
+import graph.fast_fields
+from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, supported
 from graph.fast_fields import install_fast_resolvers
 from graph.mutations import Mutation
 from graph.auth import Principal, principal_of
@@ -348,6 +350,19 @@ def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None
     ]}
     # Only the list and the resolver field went through graphql-core's execute_field.
     assert calls == ["FastQuery.things", "FastThing.doubled", "FastThing.doubled"]
+
+
+def test_the_executor_is_installed_only_over_the_graphql_core_it_was_written_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert supported()  # the installed graphql-core is that one
+    monkeypatch.setattr(graph.fast_fields, "supported", lambda: False)
+    schema = strawberry.Schema(query=FastQuery)
+    assert install_fast_resolvers(schema) > 0  # the direct resolvers still apply
+    assert schema.execution_context_class is StrawberryGraphQLCoreExecutionContext
+    assert schema.execute_sync("{ things { name shade } }").data == {
+        "things": [{"name": "a", "shade": "DARK"}, {"name": "b", "shade": "DARK"}]
+    }
 
 
 # ── (e) a role gate on the direct path refuses and allows exactly as strawberry's ──
