@@ -342,7 +342,9 @@ async def test_malformed_json_fails_only_the_fields_behind_it(
     assert "errors" not in recovered
 
 
-@pytest.mark.parametrize("settings", [{"request_budget_s": 0.3}], indirect=True)
+# The module's 1 s budget: the loris is cut at it all the same, and the rest of the 360 (every
+# other read and the fields) has more room on a loaded machine (with 0.3 s this failed once in
+# a full run on the shared two cores, and passed alone and under two busy loops).
 async def test_a_slow_loris_wms_is_cut_at_the_budget(
     ask: Callable[..., Any], control: Callable[..., Any],
     transports: dict[str, ScriptedTransport], graph_app: Starlette,
