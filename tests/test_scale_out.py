@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
+from free_ports import free_port_base
 from workflow_support import (
     ADD_CASE_NOTE,
     APPROVE_REFUND,
@@ -102,23 +103,6 @@ async def test_a_webhook_event_is_applied_by_one_replica_only(redis_url: str, re
 
 
 # ── two replica processes ────────────────────────────────────────────────────────────────────
-
-def free_port_base(count: int) -> int:
-    """`count` consecutive free loopback ports."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count >= 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
 
 
 def start_replica(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from free_ports import free_port_base
 from workflow_support import DELIVERED, INITIATE_RETURN, WORKFLOW, return_input
 
 from graph.demo import start_sandbox
@@ -28,27 +28,9 @@ CHILD = Path(__file__).with_name("crash_app.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port_base(count: int = 4) -> int:
-    """`count` consecutive free loopback ports."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
-
-
 @pytest.fixture
 def ports() -> tuple[int, int]:
-    base = free_port_base()
+    base = free_port_base(4)
     return base, base + 3  # sandbox on base..base+2, graph on base+3
 
 
