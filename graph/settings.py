@@ -14,6 +14,7 @@ from pathlib import Path
 DEVELOPMENT = "development"
 PRODUCTION = "production"
 DEV_JWT_SECRET = "retailgraph-development-secret-change-me"
+HTTP_TRANSPORTS = ("auto", "aiohttp", "httpx")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class Settings:
             )
         if settings.env not in (DEVELOPMENT, PRODUCTION):
             raise ValueError(f"RETAILGRAPH_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}")
+        if settings.http_transport not in HTTP_TRANSPORTS:
+            raise ValueError(f"RETAILGRAPH_HTTP_TRANSPORT must be one of {', '.join(HTTP_TRANSPORTS)}")
         return settings
 
 
