@@ -41,21 +41,29 @@ async def _serve(handler: Handler) -> AsyncIterator[tuple[int, list[int]]]:
         yield port, connections
 
 
-@pytest.fixture
-async def answering() -> AsyncIterator[tuple[int, list[int]]]:
-    """A loopback HTTP/1.1 server answering every request with the location list (keep-alive)."""
+def _locations(heads: list[bytes] | None = None, extra_headers: bytes = b"") -> Handler:
+    """A handler answering every request on its connection with the location list
+    (keep-alive), noting each request's head (lower-cased) in `heads`."""
     body = json.dumps(LOCATIONS).encode()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if heads is not None:
+                    heads.append(head.lower())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra_headers
+                             + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             return  # the client closed its kept-alive connection
 
-    async for served in _serve(handler):
+    return handler
+
+
+@pytest.fixture
+async def answering() -> AsyncIterator[tuple[int, list[int]]]:
+    """A loopback HTTP/1.1 server answering every request with the location list (keep-alive)."""
+    async for served in _serve(_locations()):
         yield served
 
 
@@ -112,20 +120,8 @@ async def test_a_server_that_never_answers_is_a_timeout(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_an_upstreams_cookies_are_never_sent_back(transport: str) -> None:
-    body = json.dumps(LOCATIONS).encode()
     seen: list[bytes] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                seen.append(head.lower())
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Set-Cookie: session=agent-1; Path=/\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
-
+    handler = _locations(seen, extra_headers=b"Set-Cookie: session=agent-1; Path=/\r\n")
     async for port, _ in _serve(handler):
         # By name: aiohttp's default jar would ignore cookies of a bare IP address.
         async with _client(port, transport, host="localhost") as wms:
