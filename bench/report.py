@@ -16,6 +16,11 @@ from typing import Any
 from bench.driver import RunResult
 from bench.workloads import MIN_360_LEVELS, MIN_360_REQUESTS
 
+# Row names the targets look up (bench/scenarios.py measures under them).
+WRK = "closed-loop (wrk)"
+CEILING = "graphql-core ceiling"
+WARM = "warm (records fresh)"
+
 COLUMNS = ["mode", "workload", "run", "rate", "requests", "failures", "error_rate", "rps", "p50_ms",
            "p95_ms", "p99_ms", "upstream_per_request", "upstream_call_ms", "cpu_ms_per_request",
            "peak_rss_mb"]
@@ -27,7 +32,7 @@ def row(
 ) -> dict[str, Any]:
     """One measurement as a report row (`unit`: what one counted request is)."""
     count = result.requests
-    percentiles = not run.startswith("closed-loop (wrk)")  # wrk's own p50/p99 are only a hint
+    percentiles = not run.startswith(WRK)  # wrk's own p50/p99 are only a hint
     return {
         "mode": mode, "workload": workload, "run": run, "unit": unit,
         "rate": rate, "requests": count, "failures": result.failures,
@@ -54,9 +59,9 @@ def _pairs(rows: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
     found = []
     index = 1
     while True:
-        run = f"closed-loop (wrk), pair {index}"
-        graph = _find(rows, "warm (records fresh)", "customer360", run)
-        ceiling = _find(rows, "graphql-core ceiling", "customer360", run)
+        run = f"{WRK}, pair {index}"
+        graph = _find(rows, WARM, "customer360", run)
+        ceiling = _find(rows, CEILING, "customer360", run)
         if graph is None or ceiling is None:
             return [(g, c) for g, c in found if c]
         found.append((graph["rps"], ceiling["rps"]))
@@ -84,7 +89,8 @@ def targets(rows: Sequence[Mapping[str, Any]], latency_ms: float, cold: Mapping[
     burst = _find(rows, "optimized", "customer360-burst", "burst of 64 (cold)")
     if burst is not None:
         out.append(_target("64 identical 360s: upstream requests per client request",
-                           burst["upstream_per_request"], 0.2, at_most=True, note="cold cache, 3 bursts"))
+                           burst["upstream_per_request"], 0.2, at_most=True,
+                           note=f"cold cache, {burst['requests']} requests in bursts"))
     budget = 1.15 * MIN_360_LEVELS * latency_ms
     for mode, workload, run, label in (
         ("cold", "customer360-cold", "constant rate", "cold 360 (every read upstream)"),
@@ -104,9 +110,9 @@ def targets(rows: Sequence[Mapping[str, Any]], latency_ms: float, cold: Mapping[
                     found["p50_ms"] / measured, 1.0, at_most=True,
                     note=f"an upstream call took {call_ms} ms on average (injected {latency_ms:g} ms "
                          f"+ the sandbox's own work + the network stack); budget {measured:.0f} ms"))
-    ours = _find(rows, "optimized", "customer360", "closed-loop (wrk)")
-    ceiling = _find(rows, "graphql-core ceiling", "customer360", "closed-loop (wrk)")
-    same_bytes = _find(rows, "same bytes", "customer360", "closed-loop (wrk)")
+    ours = _find(rows, "optimized", "customer360", WRK)
+    ceiling = _find(rows, CEILING, "customer360", WRK)
+    same_bytes = _find(rows, "same bytes", "customer360", WRK)
     pairs = _pairs(rows)
     if pairs:
         ratios = sorted(graph / ceiling for graph, ceiling in pairs)
@@ -120,7 +126,7 @@ def targets(rows: Sequence[Mapping[str, Any]], latency_ms: float, cold: Mapping[
             ours["rps"] / ceiling["rps"], 0.0 if pairs else 0.6, at_most=False,
             note=f"{ours['rps']} vs {ceiling['rps']} rps, single runs minutes apart; the graph also "
                  f"refreshed expired stock ({ours['upstream_per_request']} upstream requests per 360)"))
-    floor = _find(rows, "optimized", "floor", "closed-loop (wrk)")
+    floor = _find(rows, "optimized", "floor", WRK)
     if floor and ceiling and ceiling["rps"]:
         out.append(_target("one-field governed query throughput / graphql-core 360 ceiling",
                            floor["rps"] / ceiling["rps"], 0.0, at_most=False,

@@ -18,10 +18,10 @@ import orjson
 
 from bench import driver, report
 from bench.processes import ServerProcess, rss_mb
-from bench.scenarios import RATE, WRK, Bench
+from bench.scenarios import RATE, WARM_ENV, WRK, Bench
 from bench.workloads import Workload, customer_360, workloads
 
-WARM = {"RETAILGRAPH_CACHE_TTL_SCALE": "100"}  # CPU levers: nothing expires during the run
+WARM = WARM_ENV  # CPU levers: nothing expires during the run
 COLD = {"RETAILGRAPH_CACHE_TTL_SCALE": "0.002"}  # upstream levers: every 360 reads everything
 
 LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [

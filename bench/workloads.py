@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from strawberry import relay
@@ -193,14 +193,9 @@ def floor(seed: Seed) -> Workload:
 
 
 def customer_360_burst(seed: Seed, customer: str) -> Workload:
-    """One customer, for a burst of identical 360s (single-flight and the coalescer)."""
-    return Workload(
-        name="customer360-burst",
-        query=CUSTOMER_360,
-        variables=lambda rng: {"number": customer, "first": 10},
-        check=_check_customer,
-        marker='"orders":{"pageInfo"',
-    )
+    """The 360 of one customer, for a burst of identical 360s (single-flight and the coalescer)."""
+    return replace(customer_360(seed), name="customer360-burst",
+                   variables=lambda rng: {"number": customer, "first": 10})
 
 
 def order_lookup(seed: Seed) -> Workload:
