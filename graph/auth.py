@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import jwt
@@ -35,11 +35,6 @@ JWKS_COOLDOWN_S = 30.0
 # JWKS stops being honoured within it.
 VERIFIED_TOKENS = 10_000
 VERIFIED_TTL_S = 60.0
-
-
-# A verified token: its principal, when it expires (leeway included), and the JWKS key id and
-# key it was verified with (None, None for the shared secret).
-Verified = tuple["Principal", float, str | None, Any]
 
 
 @dataclass(frozen=True)
@@ -65,6 +60,16 @@ class Principal:
             if role in mine:
                 return True
         return False
+
+
+class Verified(NamedTuple):
+    """A verified token as remembered: its principal, when it expires (leeway included), and
+    the JWKS key id and key it was verified with (None, None for the shared secret)."""
+
+    principal: Principal
+    expires_at: float
+    kid: str | None
+    key: Any
 
 
 ANONYMOUS_DEVELOPER = Principal(
@@ -185,14 +190,15 @@ class Authenticator:
         verified before (and not expired since) is answered from memory."""
         known = self._verified.get(token)
         if known is not None:
-            principal, _, kid, key = known
             # A JWKS-signed token stands only while the provider still publishes its key
             # (the JWKS cache's own lifespan and refresh rules decide, as for a new token).
-            if kid is None or self.jwks is None or (await self.jwks.key_for(kid)).key is key:
-                return principal
+            if known.kid is None or self.jwks is None or (
+                await self.jwks.key_for(known.kid)
+            ).key is known.key:
+                return known.principal
         verified = await self._verify(token)
         self._verified[token] = verified
-        return verified[0]
+        return verified.principal
 
     async def _verify(self, token: str) -> Verified:
         """The token checked in full: its principal, when it stops being valid, and the JWKS
@@ -231,7 +237,7 @@ class Authenticator:
             raise AuthenticationError("token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from None
-        return principal_from_claims(claims), float(claims["exp"]) + LEEWAY_S, kid, key
+        return Verified(principal_from_claims(claims), float(claims["exp"]) + LEEWAY_S, kid, key)
 
     @property
     def _jwks_only(self) -> bool:
@@ -241,7 +247,7 @@ class Authenticator:
 
 def _verified_until(token: str, entry: Verified, now: float) -> float:
     """How long a verified token is remembered: until it expires, and at most VERIFIED_TTL_S."""
-    return min(entry[1], now + VERIFIED_TTL_S)
+    return min(entry.expires_at, now + VERIFIED_TTL_S)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
