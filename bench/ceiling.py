@@ -11,6 +11,10 @@
 - `POST /bytes`: the same response bytes the graph produced for that customer, looked up
   by the request's variables: the ceiling of the HTTP stack itself (uvicorn + Starlette).
 
+The process runs under the graph's garbage-collector policy (graph/collector.py), applied
+once the records are loaded, as the graph applies it once started: a process-level setting
+any server here could use, so it is no part of the gap between them.
+
 The data file maps customer numbers to the graph's own response (`{"data": …}`) for the
 benchmark's document, captured from the graph under test at the start of the run.
 """
@@ -38,6 +42,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from graph.collector import tune_collector
+from graph.settings import Settings
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 DATA_VARIABLE = "RETAILGRAPH_BENCH_CEILING_DATA"
@@ -85,6 +92,8 @@ def create_app() -> Starlette:
     """The baseline server, reading its records from the file named in the environment."""
     responses = orjson.loads(Path(os.environ[DATA_VARIABLE]).read_bytes())
     ceiling = Ceiling(responses, SCHEMA_FILE.read_text())
+    settings = Settings.from_env()  # RETAILGRAPH_GC_*, as the graph's
+    tune_collector(freeze=settings.gc_freeze, threshold=settings.gc_threshold)
 
     async def graphql_core(request: Request) -> Response:
         payload = orjson.loads(await request.body())

@@ -23,6 +23,7 @@ from bench.workloads import Workload, customer_360, workloads
 
 WARM = WARM_ENV  # CPU levers: nothing expires during the run
 COLD = {"RETAILGRAPH_CACHE_TTL_SCALE": "0.002"}  # upstream levers: every 360 reads everything
+COLLECTOR_DEFAULTS = {"RETAILGRAPH_GC_FREEZE": "false", "RETAILGRAPH_GC_THRESHOLD": "0"}  # graph/collector.py
 
 LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("warm: all levers on", WARM, {}),
@@ -30,6 +31,7 @@ LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("warm: strawberry's field wrappers and executor", {**WARM, "RETAILGRAPH_FAST_RESOLVERS": "false"}, {}),
     ("warm: cache hits through loader batches", {**WARM, "RETAILGRAPH_LOADER_CACHE_HITS": "false"}, {}),
     ("warm: stdlib json", {**WARM, "RETAILGRAPH_ORJSON": "false"}, {}),
+    ("warm: CPython's collector defaults", {**WARM, **COLLECTOR_DEFAULTS}, {}),
     ("warm: asyncio + h11", WARM, {"loop": "asyncio", "http": "h11"}),
     ("warm: 2 workers", WARM, {"workers": 2}),
     ("warm: persisted query (hash only)", WARM, {"apq": True}),
@@ -42,6 +44,7 @@ LEVERS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("cold: lookahead + preload off", {**COLD, "RETAILGRAPH_PREFETCH": "false"}, {"cold": True}),
     ("cold: httpx's own transport", {**COLD, "RETAILGRAPH_HTTP_TRANSPORT": "httpx"}, {"cold": True}),
     ("cold: httpx default pool", {**COLD, "RETAILGRAPH_HTTP_POOL_SIZE": "-1"}, {"cold": True}),
+    ("cold: CPython's collector defaults", {**COLD, **COLLECTOR_DEFAULTS}, {"cold": True}),
 ]
 
 

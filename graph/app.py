@@ -21,6 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graph import logs, metrics, tracing
 from graph.auth import Authenticator
+from graph.collector import tune_collector
 from graph.context import Context, get_context
 from graph.http import middleware
 from graph.limits import Governor
@@ -74,6 +75,7 @@ def create_app(
         app.state.orchestrator = app.state.workflows = orchestrator
         scale_out.bind_bus(orchestrator.bus)
         refresher = start_ops_refresher(app.state, settings.ops_refresh_s)
+        tune_collector(freeze=settings.gc_freeze, threshold=settings.gc_threshold)
         try:
             yield
         finally:

@@ -41,9 +41,11 @@ class Settings:
     orjson: bool = True  # orjson for GraphQL request bodies and responses
     http_pool_size: int = 0  # connections per upstream; 0: its bulkhead size, < 0: httpx's
     cache_ttl_scale: float = 1.0  # multiplies every entity cache TTL (sources/config.py)
-    # "aiohttp": upstream calls through aiohttp's client under httpx's API, far less CPU per
-    # call (docs/benchmark.md); not the default while the respx-based fault tests cover httpx's.
+    # "auto": aiohttp's client under httpx's API when installed, far less CPU per upstream
+    # call than httpx's own pool (docs/benchmark.md); "httpx" or "aiohttp" force one.
     http_transport: str = "auto"  # auto | aiohttp | httpx (sources/config.py)
+    gc_freeze: bool = True  # startup's objects leave the collector's walks (graph/collector.py)
+    gc_threshold: int = 20_000  # young-generation threshold; 0 keeps CPython's 700
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None
