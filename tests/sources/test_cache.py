@@ -35,6 +35,17 @@ def test_entries_expire_after_their_kinds_ttl_but_stay_stale() -> None:
     assert cache.get_stale("SKU-1") is None
 
 
+def test_peek_answers_fresh_entries_and_counts_only_hits() -> None:
+    clock = FakeClock()
+    cache = EntityCache("inventory", ttl_s=5, maxsize=10, clock=clock)
+    cache.put("SKU-1", ("level",))
+    assert cache.peek("SKU-1") == ("level",)
+    assert cache.peek("SKU-2") is None  # never stored
+    clock.now += 5.1
+    assert cache.peek("SKU-1") is None  # expired
+    assert (cache.stats.hits, cache.stats.misses) == (1, 0)
+
+
 def test_cache_is_bounded() -> None:
     cache = EntityCache("order", ttl_s=60, maxsize=3)
     for n in range(10):
