@@ -15,6 +15,17 @@ exception, an exception object, a value the type can't coerce, null for a non-nu
 goes through graphql-core's own `execute_field`, which reads the attribute again and reports
 the error at the same path as always: an attribute read has no side effect.
 
+The same loop completes an object field read from the source alone (an attribute, or a
+resolver taking only `self`: `Order.total`, `Order.lines`, each line's `unitPrice`) through
+its `ObjectPlan`: the value is read, checked (not null where null is illegal, not an error,
+not awaitable, of the type; a list of such items) and its sub-selection executed at once,
+without a resolve info or `complete_value`'s dispatch. What graphql-core would do next is
+done the same way: the same sub-field collection and execution, and the same error handling
+at the same paths (`handle_field_error` for the item, then for the field). A value that fails
+a check goes through `execute_field` as before (reading it again: the read has no side
+effect), so its error is graphql-core's own. Fields with directives (`@stream`, `@skip`) are
+left to graphql-core.
+
 Installed by `install_fast_resolvers` only when graphql-core's `execute_fields` and
 `execute_field` have the signatures this was written against (graphql-core 3.3, which
 strawberry 0.341 requires); otherwise strawberry's executor stays.
@@ -23,18 +34,26 @@ strawberry 0.341 requires); otherwise strawberry's executor stays.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
+from graphql import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    is_leaf_type,
+)
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-__all__ = ["LEAF_PLANS", "FastLeafExecutor", "LeafPlan", "leaf_plan", "supported"]
+__all__ = ["LEAF_PLANS", "FastLeafExecutor", "LeafPlan", "ObjectPlan", "leaf_plan", "object_plan", "supported"]
 
-# The key of an object type's `extensions` holding {field name: LeafPlan}.
+# The key of an object type's `extensions` holding {field name: LeafPlan | ObjectPlan}.
 LEAF_PLANS = "retailgraph.leaf_plans"
 
 _SIGNATURES = {
@@ -69,6 +88,43 @@ def leaf_plan(graphql_field: GraphQLField, attribute: str) -> LeafPlan | None:
     return LeafPlan(attribute, leaf_type.coerce_output_value, nullable)
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectPlan:
+    """How to complete an object (or list of objects) field read from its source alone:
+    `read(source)`, then the sub-selection on `object_type` for the value or each item."""
+
+    read: Callable[[Any], Any]
+    return_type: GraphQLOutputType
+    object_type: GraphQLObjectType
+    nullable: bool
+    item_type: GraphQLOutputType | None  # the list's item type; None for a single object
+    items_nullable: bool
+
+
+# strawberry's own `is_type_of` (an isinstance check that ignores its `info`), by name.
+_STRAWBERRY_IS_TYPE_OF = "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of"
+
+
+def object_plan(graphql_field: GraphQLField, read: Callable[[Any], Any]) -> ObjectPlan | None:
+    """The plan for a field whose value is `read(source)`; None unless its type is an object
+    type or a list of one (each possibly non-null) whose `is_type_of` is none or strawberry's."""
+    field_type = graphql_field.type
+    nullable = not isinstance(field_type, GraphQLNonNull)
+    inner = field_type if nullable else field_type.of_type
+    item_type: GraphQLOutputType | None = None
+    items_nullable = False
+    if isinstance(inner, GraphQLList):
+        item_type = inner.of_type
+        items_nullable = not isinstance(item_type, GraphQLNonNull)
+        inner = item_type if items_nullable else item_type.of_type  # type: ignore[union-attr]
+    if not isinstance(inner, GraphQLObjectType):
+        return None
+    is_type_of = inner.is_type_of
+    if is_type_of is not None and getattr(is_type_of, "__qualname__", None) != _STRAWBERRY_IS_TYPE_OF:
+        return None
+    return ObjectPlan(read, field_type, inner, nullable, item_type, items_nullable)
+
+
 def supported() -> bool:
     """True when graphql-core's methods are the ones this module replaces and calls."""
     return all(
@@ -95,8 +151,34 @@ def _answer(plan: LeafPlan, source: Any) -> Any:
     return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
 
 
+def _plain_object(plan: ObjectPlan, value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
+    """True when `value` completes as `plan`'s object type with nothing for graphql-core to
+    report: not an error, not awaitable, of the type (as its `is_type_of` says)."""
+    if isinstance(value, Exception) or is_awaitable(value):
+        return False
+    is_type_of = plan.object_type.is_type_of
+    return is_type_of is None or is_type_of(value, None) is True
+
+
+def _plain_value(plan: ObjectPlan, value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
+    """True when the field's value (not null) needs none of graphql-core's checks: a plain
+    object, or a list or tuple of plain objects (and nulls where items may be null)."""
+    if plan.item_type is None:
+        return _plain_object(plan, value, is_awaitable)
+    if type(value) is not list and type(value) is not tuple:
+        return False
+    for item in value:
+        if item is None:
+            if not plan.items_nullable:
+                return False
+        elif not _plain_object(plan, item, is_awaitable):
+            return False
+    return True
+
+
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, answering plain-attribute leaf fields in place."""
+    """Strawberry's executor, answering plain-attribute leaf fields and completing plain
+    object fields in place."""
 
     def execute_fields(
         self,
@@ -107,7 +189,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """graphql-core's `execute_fields`, with plain leaves answered without `execute_field`."""
-        plans: Mapping[str, LeafPlan] = parent_type.extensions.get(LEAF_PLANS) or {}
+        plans: Mapping[str, LeafPlan | ObjectPlan] = parent_type.extensions.get(LEAF_PLANS) or {}
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -115,10 +197,21 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
             for response_name, field_details_list in grouped_field_set.items():
                 plan = plans.get(field_details_list[0].node.name.value)
                 if plan is not None:
-                    answer = _answer(plan, source_value)
-                    if answer is not _NOT_PLAIN:
-                        results[response_name] = answer
-                        continue
+                    if type(plan) is LeafPlan:
+                        answer = _answer(plan, source_value)
+                        if answer is not _NOT_PLAIN:
+                            results[response_name] = answer
+                            continue
+                    else:
+                        answer = self._object_field(
+                            plan, parent_type, source_value, field_details_list,  # type: ignore[arg-type]
+                            Path(path, response_name, parent_type.name), position_context,
+                        )
+                        if answer is not _NOT_PLAIN:
+                            results[response_name] = answer
+                            if answer is not None and is_awaitable(answer):
+                                awaitable_fields.append(response_name)
+                            continue
                 result = self.execute_field(
                     parent_type,
                     source_value,
@@ -138,6 +231,97 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return self._gather(results, awaitable_fields)
+
+    def _object_field(
+        self,
+        plan: ObjectPlan,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        """The completed field (or an awaitable of it), as `execute_field` would complete it;
+        _NOT_PLAIN when the value needs graphql-core (nothing has run then)."""
+        if any(details.node.directives for details in field_details_list):
+            return _NOT_PLAIN
+        try:
+            value = plan.read(source)
+        except Exception:  # noqa: BLE001  # graphql-core reads it again and reports it
+            return _NOT_PLAIN
+        if value is None:
+            return None if plan.nullable else _NOT_PLAIN
+        if not _plain_value(plan, value, self.is_awaitable):
+            return _NOT_PLAIN
+        try:
+            if plan.item_type is None:
+                completed = self.collect_and_execute_subfields(
+                    plan.object_type, field_details_list, path, value, position_context
+                )
+            else:
+                completed = self._complete_items(plan, field_details_list, path, value, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settled(completed, plan.return_type, field_details_list, path)
+        return completed
+
+    def _complete_items(
+        self, plan: ObjectPlan, field_details_list: Any, path: Path, items: Any, position_context: Any
+    ) -> Any:
+        """graphql-core's `complete_iterable_value` and `complete_list_item_value` for items
+        already checked plain: each item's sub-selection, its error handled at its path."""
+        item_type: Any = plan.item_type
+        object_type = plan.object_type
+        execute = self.collect_and_execute_subfields
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    done = execute(object_type, field_details_list, item_path, item, position_context)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    completed.append(None)
+                    continue
+                if is_awaitable(done):
+                    completed.append(self._settled(done, item_type, field_details_list, item_path))
+                    awaitable_indices.append(index)
+                else:
+                    completed.append(done)
+        except Exception:
+            if awaitable_indices:  # as graphql-core: settle the earlier items' awaitables
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return self._gather_items(completed, awaitable_indices)
+
+    async def _settled(self, completed: Awaitable[Any], return_type: Any, field_details_list: Any, path: Path) -> Any:
+        """An awaited completion, its error handled at `path` as graphql-core's `await_completed`."""
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+
+    @staticmethod
+    async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+        """The items' awaitables awaited in parallel, in place (as graphql-core)."""
+        if len(awaitable_indices) == 1:
+            index = awaitable_indices[0]
+            completed[index] = await completed[index]
+        else:
+            awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed[index] = value
+        return completed
 
     @staticmethod
     async def _gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:

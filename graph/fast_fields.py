@@ -47,6 +47,7 @@ answers those leaves without graphql-core's per-field machinery.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import strawberry
@@ -57,7 +58,15 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, LeafPlan, leaf_plan, supported
+from graph.fast_execution import (
+    LEAF_PLANS,
+    FastLeafExecutor,
+    LeafPlan,
+    ObjectPlan,
+    leaf_plan,
+    object_plan,
+    supported,
+)
 from graph.permissions import HasRole
 
 __all__ = ["install_fast_resolvers"]
@@ -84,7 +93,7 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
             or graphql_type is graphql_schema.subscription_type
         ):
             continue
-        plans: dict[str, LeafPlan] = {}
+        plans: dict[str, LeafPlan | ObjectPlan] = {}
         for name, graphql_field in graphql_type.fields.items():
             field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
             if graphql_field.args or not isinstance(field, StrawberryField):
@@ -94,8 +103,13 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
                 graphql_field.resolve = fast
                 replaced += 1
                 plain = fast._is_default  # type: ignore[attr-defined]  # an attribute read
-                plan = leaf_plan(graphql_field, field.python_name) if plain else None
-                if plan is not None:  # ... of a scalar or enum
+                plan: LeafPlan | ObjectPlan | None = (
+                    leaf_plan(graphql_field, field.python_name) if plain else None
+                )
+                read = getattr(fast, "_source_only", None)  # reads nothing but the source
+                if plan is None and read is not None:
+                    plan = object_plan(graphql_field, read)
+                if plan is not None:  # a scalar or enum attribute; an object (list) from the source
                     plans[name] = plan
         if plans:
             graphql_type.extensions[LEAF_PLANS] = plans
@@ -205,6 +219,7 @@ def _attribute(name: str) -> Resolve:
         return getattr(source, name)
 
     resolve._is_default = True  # type: ignore[attr-defined]  # as strawberry marks it
+    resolve._source_only = attrgetter(name)  # type: ignore[attr-defined]  # the same read, without info
     return resolve
 
 
@@ -228,6 +243,8 @@ def _call(
 
         def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
             return func(source)
+
+        resolve._source_only = func  # type: ignore[attr-defined]  # the same call, without info
 
     elif as_self and not by_name and info_name == "info":
 

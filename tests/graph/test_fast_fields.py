@@ -10,7 +10,7 @@ import contextlib
 import enum
 import re
 from datetime import date
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from graphql.execution.incremental import IncrementalExecutor
 from starlette.applications import Starlette
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import PermissionExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -31,7 +32,7 @@ from graph.app import create_app
 from graph.auth import mint_token
 from graph.errors import BadUserInput, ErrorFormatter
 import graph.fast_fields
-from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, supported
+from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, ObjectPlan, supported
 from graph.fast_fields import install_fast_resolvers
 from graph.mutations import Mutation
 from graph.auth import Principal, principal_of
@@ -348,8 +349,151 @@ def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None
         {"name": n, "size": s, "shade": "DARK", "born": "2026-11-26", "nickname": None, "doubled": 2 * s}
         for n, s in (("a", 1), ("b", 2))
     ]}
-    # Only the list and the resolver field went through graphql-core's execute_field.
-    assert calls == ["FastQuery.things", "FastThing.doubled", "FastThing.doubled"]
+    # Only the resolver field went through graphql-core's execute_field: the list of objects
+    # (a resolver of `self` alone) was completed by its object plan.
+    assert calls == ["FastThing.doubled", "FastThing.doubled"]
+
+
+# ── (e) object fields read from the source alone are completed by their object plans ──
+
+
+@strawberry.interface
+class Labelled:
+    name: str
+
+
+@strawberry.type
+class Child(Labelled):
+    @strawberry.field
+    async def later(self) -> str:
+        return self.name
+
+    @strawberry.field
+    async def later_fails(self) -> str:
+        raise ValueError(f"{self.name} fails later")
+
+
+class Impostor:
+    """Has a name, but is no Child: strawberry's is_type_of refuses it."""
+
+    name = "impostor"
+
+
+@strawberry.type
+class Holder:
+    child: Child
+    maybe: Child | None
+    children: list[Child]
+    maybe_children: list[Child | None] | None
+
+    @strawberry.field
+    def made(self) -> list[Child]:  # a resolver of self alone
+        return list(self.children)
+
+
+class RaisingHolder:
+    """A Holder whose child cannot be read."""
+
+    maybe = None
+    children: list[Child] = []
+    maybe_children = None
+
+    @property
+    def child(self) -> Child:
+        raise LookupError("no child here")
+
+
+def _child(name: str) -> Child:
+    return Child(name=name)
+
+
+def _holder(**changes: Any) -> Holder:
+    values: dict[str, Any] = {"child": _child("c"), "maybe": None, "children": [_child("x"), _child("y")],
+                              "maybe_children": [None, _child("z")]}
+    values.update(changes)
+    return Holder(**values)
+
+
+# Built afresh for each execution (a generator is read once).
+HOLDERS: dict[str, Callable[[], Any]] = {
+    "good": lambda: _holder(maybe=_child("m"), children=(_child("t1"), _child("t2"))),  # a tuple
+    "null_child": lambda: _holder(child=None),
+    "error_child": lambda: _holder(child=ValueError("an exception object as a child")),
+    "wrong_child": lambda: _holder(child="not a child"),  # no attribute `name`: the leaf's error
+    "impostor_child": lambda: _holder(child=Impostor()),  # is_type_of says no
+    "null_item": lambda: _holder(children=[_child("x"), None]),
+    "impostor_item": lambda: _holder(children=[_child("x"), Impostor()]),
+    "generated": lambda: _holder(children=(child for child in [_child("g")])),  # any iterable
+    "raising": RaisingHolder,
+}
+
+
+@strawberry.type
+class HolderQuery:
+    @strawberry.field
+    def holder(self, kind: str) -> Holder | None:
+        return HOLDERS[kind]()  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        return [HOLDERS["good"](), HOLDERS["null_item"]()]
+
+
+HOLDER_FIELDS = "child { name later } maybe { name } children { name later } maybeChildren { name } made { name }"
+HOLDER_DOCUMENTS = [
+    "{ " + " ".join(f'{kind}: holder(kind: "{kind}") {{ {HOLDER_FIELDS} }}' for kind in HOLDERS) + " }",
+    '{ a: holder(kind: "good") { child { laterFails } } b: holder(kind: "good") { children { name laterFails } } '
+    ' c: holder(kind: "good") { maybe { name laterFails } } }',
+    '{ a: holder(kind: "good") { maybeChildren { name laterFails } } holders { children { name } } }',
+    '{ holder(kind: "good") { children @include(if: true) { name } maybe @skip(if: false) { name } } }',
+]
+
+
+@pytest.mark.parametrize("document", HOLDER_DOCUMENTS)
+async def test_object_plans_complete_as_graphql_core_does(document: str) -> None:
+    plain = strawberry.Schema(query=HolderQuery, extensions=[ErrorFormatter])
+    fast = strawberry.Schema(query=HolderQuery, extensions=[ErrorFormatter])
+    install_fast_resolvers(fast)
+    plans = fast._schema.type_map["Holder"].extensions[LEAF_PLANS]
+    assert {"child", "maybe", "children", "maybeChildren", "made"} <= {
+        name for name, plan in plans.items() if isinstance(plan, ObjectPlan)
+    }
+    expected = _outcome(await plain.execute(document))
+    assert _outcome(await fast.execute(document)) == expected
+    assert expected[1] or document is HOLDER_DOCUMENTS[3], "the document fails somewhere"
+
+
+async def test_a_streamed_list_is_left_to_graphql_core() -> None:
+    config = StrawberryConfig(enable_experimental_incremental_execution=True)
+    plain = strawberry.Schema(query=HolderQuery, config=config)
+    fast = strawberry.Schema(query=HolderQuery, config=config)
+    install_fast_resolvers(fast)
+    document = '{ holder(kind: "good") { children @stream(initialCount: 1) { name } } }'
+    expected, found = await plain.execute(document), await fast.execute(document)
+    assert expected.initial_result.data == {"holder": {"children": [{"name": "t1"}]}}  # type: ignore[union-attr]
+    assert found.initial_result == expected.initial_result  # type: ignore[union-attr]
+
+
+async def test_object_plans_skip_graphql_cores_execute_field_for_plain_values() -> None:
+    fast = strawberry.Schema(query=HolderQuery)
+    install_fast_resolvers(fast)
+    calls: list[str] = []
+    general = IncrementalExecutor.execute_field
+
+    def counted(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        calls.append(f"{parent_type.name}.{details[0].node.name.value}")
+        return general(self, parent_type, source, details, *rest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(IncrementalExecutor, "execute_field", counted)
+        good = await fast.execute('{ holder(kind: "good") { child { name } children { name } made { name } } }')
+        bad = await fast.execute('{ holder(kind: "null_child") { child { name } } }')
+    assert good.errors is None
+    assert good.data == {"holder": {"child": {"name": "c"}, "children": [{"name": "t1"}, {"name": "t2"}],
+                                    "made": [{"name": "t1"}, {"name": "t2"}]}}
+    assert bad.data == {"holder": None} and bad.errors
+    # The root field has an argument (graphql-core's); the null child is handed back to it.
+    assert calls == ["HolderQuery.holder", "HolderQuery.holder", "Holder.child"]
 
 
 def test_the_executor_is_installed_only_over_the_graphql_core_it_was_written_for(
