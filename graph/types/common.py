@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 MAX_NODES = 250
 CENTS = Decimal("0.01")
+MONEY_MEMO = 65_536  # formatted amounts remembered (graph/types/common.py `_money`)
 _OFFSET_PREFIX = "offset"
 
 First = Annotated[
@@ -70,9 +72,17 @@ class Money:
 
     @classmethod
     def from_record(cls, money: records.Money) -> Money:
-        """Format a canonical amount with exactly two decimal places."""
-        amount = money.amount.quantize(CENTS, rounding=ROUND_HALF_EVEN)
-        return cls(amount=f"{amount:f}", currency_code=money.currency_code)
+        """Format a canonical amount with exactly two decimal places (remembered: a 360
+        shows about a hundred amounts, mostly the same cached records' on every request)."""
+        return _money(money.amount, money.currency_code)
+
+
+@functools.lru_cache(maxsize=MONEY_MEMO)
+def _money(amount: Decimal, currency_code: str) -> Money:
+    """The Money shown for an amount; shared, as nothing changes a Money once made. Equal
+    decimals (1.5 and 1.50) share one, as they format the same."""
+    rounded = amount.quantize(CENTS, rounding=ROUND_HALF_EVEN)
+    return Money(amount=f"{rounded:f}", currency_code=currency_code)
 
 
 def encode_global_id(type_name: str, key: str) -> str:

@@ -12,6 +12,7 @@ from fake_sources import TODAY, FakeSources, build_dataset, codes, execute, gbp
 
 from graph.auth import ANONYMOUS_DEVELOPER
 from graph.types.common import Money
+from sources import records
 from sources.records import ReturnStatus
 
 
@@ -25,6 +26,14 @@ def gid(text: str) -> str:
 )
 def test_money_is_a_two_place_decimal_string(amount: str, text: str) -> None:
     assert Money.from_record(gbp(Decimal(amount))).amount == text
+
+
+def test_money_is_remembered_per_amount_and_currency() -> None:
+    shown = Money.from_record(gbp(Decimal("1.5")))
+    assert Money.from_record(gbp(Decimal("1.50"))) is shown  # equal amounts format the same
+    euros = Money.from_record(records.Money(Decimal("1.5"), "EUR"))
+    assert (euros.amount, euros.currency_code) == ("1.50", "EUR") and euros is not shown
+    assert Money.from_record(gbp(Decimal("1.505"))).amount == "1.50"  # half to even, not memo
 
 
 @pytest.mark.parametrize(
