@@ -20,7 +20,7 @@ import strawberry
 from graphql import GraphQLObjectType
 from graphql.execution.incremental import IncrementalExecutor
 from starlette.applications import Starlette
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.permission import PermissionExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -494,6 +494,57 @@ async def test_object_plans_skip_graphql_cores_execute_field_for_plain_values() 
     assert bad.data == {"holder": None} and bad.errors
     # The root field has an argument (graphql-core's); the null child is handed back to it.
     assert calls == ["HolderQuery.holder", "HolderQuery.holder", "Holder.child"]
+
+
+# ── (f) sub-field collections are remembered per document, unless directives may vary ──
+
+
+@contextlib.contextmanager
+def _collections() -> Iterator[list[str]]:
+    """graphql-core's sub-field collections, counted by the type they are for."""
+    import graphql.execution.executor as executor
+
+    calls: list[str] = []
+    general = executor.collect_subfields
+
+    def counted(schema: Any, fragments: Any, variables: Any, operation: Any, return_type: Any, *rest: Any) -> Any:
+        calls.append(return_type.name)
+        return general(schema, fragments, variables, operation, return_type, *rest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(executor, "collect_subfields", counted)
+        yield calls
+
+
+def _parsed_once(query: type) -> strawberry.Schema:
+    """A schema whose requests share one parsed AST per document text (as the graph's)."""
+    cache = ParserCache()
+    return strawberry.Schema(query=query, extensions=[lambda: cache])
+
+
+async def test_sub_field_collections_are_remembered_across_requests_of_a_document() -> None:
+    fast = _parsed_once(HolderQuery)
+    install_fast_resolvers(fast)
+    document = """{ holder(kind: "good") { ...parts made { name } } }
+                  fragment parts on Holder { child { name } children { name later } }"""
+    with _collections() as calls:
+        first = await fast.execute(document)
+        collected_first = list(calls)
+        second = await fast.execute(document)
+    assert first.errors is None and second.data == first.data
+    assert sorted(collected_first) == ["Child", "Child", "Child", "Holder"]
+    assert calls == collected_first  # the second request collected nothing
+
+
+async def test_a_document_with_directives_collects_on_every_request() -> None:
+    plain, fast = _parsed_once(HolderQuery), _parsed_once(HolderQuery)
+    install_fast_resolvers(fast)
+    document = 'query ($on: Boolean!) { holder(kind: "good") { child { name @include(if: $on) } } }'
+    for on in (True, False, True):
+        expected = await plain.execute(document, variable_values={"on": on})
+        found = await fast.execute(document, variable_values={"on": on})
+        assert found.errors is None and found.data == expected.data
+        assert found.data == {"holder": {"child": {"name": "c"} if on else {}}}
 
 
 def test_the_executor_is_installed_only_over_the_graphql_core_it_was_written_for(
