@@ -333,6 +333,9 @@ class OperationTelemetry(SchemaExtension):
                 self._describe(span, record)
                 span.end()
                 otel_context.detach(token)
+                loaders = getattr(self.execution_context.context, "loaders", None)
+                if loaders is not None:  # the operation's cache hits, counted once per kind
+                    loaders.report_cache_hits()
         if own:
             record.trace_id = self.trace_id
             record.client, record.roles = client_of(

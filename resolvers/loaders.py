@@ -378,6 +378,13 @@ class Loaders:
         self.cache_hits = cache_hits and batching  # fresh entity-cache hits answer at `load`
         self.prefetch = prefetch and batching  # lookahead (resolvers/prefetch.py) needs the cache
 
+    def report_cache_hits(self) -> None:
+        """Hand the entity-cache hits these loaders answered to the metrics (the operation
+        is over; sources/cache.py `EntityCache.report_hits`)."""
+        for loader in vars(self).values():
+            if isinstance(loader, SourceLoader) and loader._fresh is not None:
+                loader._fresh.report_hits()
+
     def batch_counts(self) -> dict[str, int]:
         """How many batches each loader dispatched (for tests and tracing)."""
         return {

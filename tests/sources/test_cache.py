@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from prometheus_client import REGISTRY
+
+import sources.cache as cache_module
 from sources.cache import CacheSet, EntityCache
 from sources.config import SourceConfig
 from sources.flight import KeyedFlight, SingleFlight
@@ -44,6 +47,26 @@ def test_peek_answers_fresh_entries_and_counts_only_hits() -> None:
     clock.now += 5.1
     assert cache.peek("SKU-1") is None  # expired
     assert (cache.stats.hits, cache.stats.misses) == (1, 0)
+
+
+def test_peek_hits_reach_the_metrics_when_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = {"source": "test-peek", "kind": "sku", "outcome": "hit"}
+
+    def reported() -> float:
+        return REGISTRY.get_sample_value("retailgraph_cache_events_total", labels) or 0.0
+
+    cache = EntityCache("sku", ttl_s=60, maxsize=10, source="test-peek")
+    cache.put("SKU-1", ("level",))
+    before = reported()
+    assert cache.peek("SKU-1") and cache.peek("SKU-1")
+    assert reported() == before  # held back until the operation reports them
+    cache.report_hits()
+    cache.report_hits()  # nothing new: no second increment
+    assert reported() == before + 2
+    monkeypatch.setattr(cache_module, "REPORT_HITS_EVERY", 3)
+    for _ in range(3):
+        cache.peek("SKU-1")
+    assert reported() == before + 5  # a long operation's hits are not held back unbounded
 
 
 def test_cache_is_bounded() -> None:
