@@ -331,9 +331,9 @@ async def test_errors_on_the_fast_path_match_strawberry(query: type, document: s
 # ── (d) plain-attribute leaves skip graphql-core's per-field machinery ──
 
 
-def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None:
-    fast = strawberry.Schema(query=FastQuery)
-    install_fast_resolvers(fast)
+@contextlib.contextmanager
+def _execute_field_calls() -> Iterator[list[str]]:
+    """The fields graphql-core's `execute_field` resolves, as `Type.field`, in order."""
     calls: list[str] = []
     general = IncrementalExecutor.execute_field
 
@@ -343,6 +343,13 @@ def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(IncrementalExecutor, "execute_field", counted)
+        yield calls
+
+
+def test_plain_leaves_are_answered_without_graphql_cores_execute_field() -> None:
+    fast = strawberry.Schema(query=FastQuery)
+    install_fast_resolvers(fast)
+    with _execute_field_calls() as calls:
         result = fast.execute_sync("{ things { name size shade born nickname doubled } }")
     assert result.errors is None
     assert result.data == {"things": [
@@ -477,15 +484,7 @@ async def test_a_streamed_list_is_left_to_graphql_core() -> None:
 async def test_object_plans_skip_graphql_cores_execute_field_for_plain_values() -> None:
     fast = strawberry.Schema(query=HolderQuery)
     install_fast_resolvers(fast)
-    calls: list[str] = []
-    general = IncrementalExecutor.execute_field
-
-    def counted(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
-        calls.append(f"{parent_type.name}.{details[0].node.name.value}")
-        return general(self, parent_type, source, details, *rest)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(IncrementalExecutor, "execute_field", counted)
+    with _execute_field_calls() as calls:
         good = await fast.execute('{ holder(kind: "good") { child { name } children { name } made { name } } }')
         bad = await fast.execute('{ holder(kind: "null_child") { child { name } } }')
     assert good.errors is None
