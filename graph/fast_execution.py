@@ -246,7 +246,8 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        """graphql-core's `execute_fields`, with plain leaves answered without `execute_field`."""
+        """graphql-core's `execute_fields`, with plain leaves answered and plain object fields
+        completed without `execute_field`."""
         plans: Mapping[str, LeafPlan | ObjectPlan] = parent_type.extensions.get(LEAF_PLANS) or {}
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
