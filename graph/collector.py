@@ -5,7 +5,7 @@ and, every 100 of those, a full one over every tracked object. A customer-360 al
 of thousands of containers (records, futures, dicts, lists), and a started graph process
 tracks a few hundred thousand long-lived objects (modules, the schema, DBOS, SQLAlchemy,
 OpenTelemetry), so with the defaults a warm 360 spent about a quarter of its CPU in the
-collector (docs/benchmark.md, lever "collector"). Two changes, both standard for servers:
+collector (docs/benchmark.md, Levers). Two changes, both standard for servers:
 
 - the objects alive once startup has finished are moved to the permanent generation
   (`gc.freeze()`): collections no longer walk them. Done once per process, after the first

@@ -45,6 +45,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     GraphQLField,
     GraphQLLeafType,
@@ -54,7 +55,6 @@ from graphql import (
     GraphQLOutputType,
     is_leaf_type,
 )
-from cachetools import LRUCache
 from graphql.execution.collect_fields import CollectedFields
 from graphql.language import FragmentDefinitionNode, OperationDefinitionNode, SelectionSetNode
 from graphql.pyutils import Path, Undefined
@@ -263,7 +263,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                             continue
                     else:
                         answer = self._object_field(
-                            plan, parent_type, source_value, field_details_list,  # type: ignore[arg-type]
+                            plan, source_value, field_details_list,  # type: ignore[arg-type]
                             Path(path, response_name, parent_type.name), position_context,
                         )
                         if answer is not _NOT_PLAIN:
@@ -315,7 +315,6 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     def _object_field(
         self,
         plan: ObjectPlan,
-        parent_type: GraphQLObjectType,
         source: Any,
         field_details_list: Any,
         path: Path,

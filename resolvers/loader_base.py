@@ -89,6 +89,11 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
                 return future
         return super().load(key)
 
+    def report_cache_hits(self) -> None:
+        """Hand the hits `load` took from the entity cache to the metrics (sources/cache.py)."""
+        if self._fresh is not None:
+            self._fresh.report_hits()
+
     def from_cached(self, value: Any) -> R:
         """A cached value (fresh, or stale when the upstream is down) as this loader answers it."""
         return value  # type: ignore[no-any-return]

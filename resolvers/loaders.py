@@ -382,8 +382,8 @@ class Loaders:
         """Hand the entity-cache hits these loaders answered to the metrics (the operation
         is over; sources/cache.py `EntityCache.report_hits`)."""
         for loader in vars(self).values():
-            if isinstance(loader, SourceLoader) and loader._fresh is not None:
-                loader._fresh.report_hits()
+            if isinstance(loader, SourceLoader):
+                loader.report_cache_hits()
 
     def batch_counts(self) -> dict[str, int]:
         """How many batches each loader dispatched (for tests and tracing)."""
