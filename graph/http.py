@@ -121,14 +121,17 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        too_large = error_response(
-            413, f"request body exceeds {self.max_bytes} bytes", "BAD_USER_INPUT", headers
-        )
+
+        def too_large() -> Response:  # built only for a refusal, not for every request
+            return error_response(
+                413, f"request body exceeds {self.max_bytes} bytes", "BAD_USER_INPUT", headers
+            )
+
         declared = headers.get("content-length", "")
         if (declared.isdigit() and int(declared) > self.max_bytes) or len(
             scope.get("query_string", b"")
         ) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -139,7 +142,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
