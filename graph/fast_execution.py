@@ -43,6 +43,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 from cachetools import LRUCache
@@ -331,6 +332,8 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         if value is None:
             return None if plan.nullable else _NOT_PLAIN
         if not _plain_value(plan, value, self.is_awaitable):
+            if isinstance(value, CoroutineType):
+                value.close()  # graphql-core calls the resolver again; this one never ran
             return _NOT_PLAIN
         try:
             if plan.item_type is None:
