@@ -1,4 +1,4 @@
-"""A leaf field's value straight from its source, without graphql-core's per-field machinery.
+"""Fields answered straight from their source, without graphql-core's per-field machinery.
 
 Why: a customer-360 completes ~240 leaf fields (`number`, `status`, `amount`, …) that are
 plain attributes of the objects their parents resolved. For each, graphql-core's
@@ -7,9 +7,9 @@ builds a `GraphQLResolveInfo` (strawberry's, with operation extensions), calls t
 checks for an awaitable twice, and walks `complete_value` (non-null → leaf →
 `coerce_output_value`). The answer is `coerce_output_value(getattr(source, name))`.
 
-`FastLeafExecutor.execute_fields` is graphql-core's loop over a selection's fields with one
+`FastExecutor.execute_fields` is graphql-core's loop over a selection's fields with one
 change: a field that graph/fast_fields.py made a plain attribute read of a scalar or enum
-(its `LeafPlan`, kept in the object type's `extensions` under `LEAF_PLANS`) is answered in
+(its `LeafPlan`, kept in the object type's `extensions` under `FIELD_PLANS`) is answered in
 place when its value is plain: a value, or null where null is allowed. Anything else (an
 exception, an exception object, a value the type can't coerce, null for a non-null field)
 goes through graphql-core's own `execute_field`, which reads the attribute again and reports
@@ -62,10 +62,12 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-__all__ = ["LEAF_PLANS", "FastLeafExecutor", "LeafPlan", "ObjectPlan", "leaf_plan", "object_plan", "supported"]
+__all__ = [
+    "FIELD_PLANS", "FastExecutor", "LeafPlan", "ObjectPlan", "leaf_plan", "object_plan", "supported",
+]
 
 # The key of an object type's `extensions` holding {field name: LeafPlan | ObjectPlan}.
-LEAF_PLANS = "retailgraph.leaf_plans"
+FIELD_PLANS = "retailgraph.field_plans"
 
 # Operations whose sub-field collections are remembered (each with its own memo).
 SHARED_DOCUMENTS = 512  # as many as graph/limits.py keeps parsed
@@ -235,7 +237,7 @@ def _plain_value(plan: ObjectPlan, value: Any, is_awaitable: Callable[[Any], boo
     return True
 
 
-class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
+class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, answering plain-attribute leaf fields and completing plain
     object fields in place."""
 
@@ -249,7 +251,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """graphql-core's `execute_fields`, with plain leaves answered and plain object fields
         completed without `execute_field`."""
-        plans: Mapping[str, LeafPlan | ObjectPlan] = parent_type.extensions.get(LEAF_PLANS) or {}
+        plans: Mapping[str, LeafPlan | ObjectPlan] = parent_type.extensions.get(FIELD_PLANS) or {}
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []

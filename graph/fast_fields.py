@@ -59,8 +59,8 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
 from graph.fast_execution import (
-    LEAF_PLANS,
-    FastLeafExecutor,
+    FIELD_PLANS,
+    FastExecutor,
     LeafPlan,
     ObjectPlan,
     leaf_plan,
@@ -112,10 +112,10 @@ def install_fast_resolvers(schema: strawberry.Schema) -> int:
                 if plan is not None:  # a scalar or enum attribute; an object (list) from the source
                     plans[name] = plan
         if plans:
-            graphql_type.extensions[LEAF_PLANS] = plans
+            graphql_type.extensions[FIELD_PLANS] = plans
     executor = schema.execution_context_class
     if replaced and executor is StrawberryGraphQLCoreExecutionContext and supported():
-        schema.execution_context_class = FastLeafExecutor  # graph/fast_execution.py
+        schema.execution_context_class = FastExecutor  # graph/fast_execution.py
     return replaced
 
 

@@ -34,7 +34,7 @@ from graph.app import create_app
 from graph.auth import mint_token
 from graph.errors import BadUserInput, ErrorFormatter
 import graph.fast_fields
-from graph.fast_execution import LEAF_PLANS, FastLeafExecutor, ObjectPlan, supported
+from graph.fast_execution import FIELD_PLANS, FastExecutor, ObjectPlan, supported
 from graph.fast_fields import install_fast_resolvers
 from graph.mutations import Mutation
 from graph.auth import Principal, principal_of
@@ -162,7 +162,7 @@ def test_fast_resolvers_replace_fields_and_gated_ones_keep_their_gate() -> None:
     for type_name, name, graphql_field in _fields(schema):
         field = graphql_field.extensions["strawberry-definition"]
         assert isinstance(field, StrawberryField)
-        plans = schema._schema.type_map[type_name].extensions.get(LEAF_PLANS, {})
+        plans = schema._schema.type_map[type_name].extensions.get(FIELD_PLANS, {})
         if (type_name, name) in gated:
             # Direct only through the gate's own checks, and never answered as a plain leaf.
             assert name not in plans, (type_name, name)
@@ -174,7 +174,7 @@ def test_fast_resolvers_replace_fields_and_gated_ones_keep_their_gate() -> None:
     assert ("Order", "lines") in fast and ("Order", "id") in fast  # sync resolvers, relay id
     assert ("Customer", "email") in fast and ("Order", "invoices") in fast  # gated, sync
     assert ("Query", "operationsSummary") not in fast  # gated, but async
-    customer_plans = schema._schema.type_map["Customer"].extensions[LEAF_PLANS]
+    customer_plans = schema._schema.type_map["Customer"].extensions[FIELD_PLANS]
     assert "number" in customer_plans and "email" not in customer_plans
 
 
@@ -316,8 +316,8 @@ async def test_errors_on_the_fast_path_match_strawberry(query: type, document: s
     assert install_fast_resolvers(fast) > 0
     for _, name, graphql_field in _fields(fast):
         assert _is_fast(graphql_field.resolve) is (name != "withArgument"), name
-    assert fast.execution_context_class is FastLeafExecutor
-    assert plain.execution_context_class is not FastLeafExecutor
+    assert fast.execution_context_class is FastExecutor
+    assert plain.execution_context_class is not FastExecutor
     expected = _outcome(await plain.execute(document))
     assert expected[1], "the document raises somewhere"
     assert _outcome(await fast.execute(document)) == expected
@@ -474,7 +474,7 @@ async def test_object_plans_complete_as_graphql_core_does(document: str) -> None
     plain = strawberry.Schema(query=HolderQuery, extensions=[ErrorFormatter])
     fast = strawberry.Schema(query=HolderQuery, extensions=[ErrorFormatter])
     install_fast_resolvers(fast)
-    plans = fast._schema.type_map["Holder"].extensions[LEAF_PLANS]
+    plans = fast._schema.type_map["Holder"].extensions[FIELD_PLANS]
     assert {"child", "maybe", "children", "maybeChildren", "made"} <= {
         name for name, plan in plans.items() if isinstance(plan, ObjectPlan)
     }
@@ -606,7 +606,7 @@ def test_role_gates_on_the_fast_path_match_strawberry(roles: tuple[str, ...] | N
     install_fast_resolvers(fast)
     fields = {name: f for type_name, name, f in _fields(fast) if type_name == "Secretive"}
     assert all(_is_fast(f.resolve) for f in fields.values())
-    assert "secret" not in fast._schema.type_map["Secretive"].extensions.get(LEAF_PLANS, {})
+    assert "secret" not in fast._schema.type_map["Secretive"].extensions.get(FIELD_PLANS, {})
 
     context = {} if roles is None else {"principal": Principal(sub="u-1", roles=roles, client_id="c")}
     document = "{ secretive { name secret shout } }"
