@@ -52,12 +52,18 @@ def start(loaders: Loaders, loader: DataLoader[Any, Any], key: Hashable) -> None
     _watch(loader.load(key))
 
 
-def _watch(load: Awaitable[Any]) -> None:
-    """Let a started load run on; its outcome is seen at once when it is already known (a
-    fresh cache hit), else when it finishes."""
+def _answered(load: Awaitable[Any]) -> bool:
+    """True, with its outcome seen, when a load is answered already (a fresh cache hit)."""
     if isinstance(load, asyncio.Future) and load.done():
         _retrieve(load)
-    else:
+        return True
+    return False
+
+
+def _watch(load: Awaitable[Any]) -> None:
+    """Let a started load run on; its outcome is seen at once when it is already known, else
+    when it finishes."""
+    if not _answered(load):
         asyncio.ensure_future(load).add_done_callback(_retrieve)
 
 
@@ -163,12 +169,7 @@ async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: Order
     Loads answered already (fresh cache hits) are not awaited: a warm page awaits nothing."""
     if not loaders.prefetch or not orders:
         return
-    pending = []
-    for load in _order_loads(loaders, orders, wants):
-        if isinstance(load, asyncio.Future) and load.done():
-            _retrieve(load)
-        else:
-            pending.append(load)
+    pending = [load for load in _order_loads(loaders, orders, wants) if not _answered(load)]
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
 
