@@ -20,6 +20,7 @@ import jwt
 from cachetools import TLRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from graph.request_headers import request_headers
 from graph.settings import DEV_JWT_SECRET, Settings
 
 ROLES = ("agent", "supervisor", "store", "developer")
@@ -294,7 +295,7 @@ class AuthMiddleware:
         if scope["type"] not in ("http", "websocket") or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = request_headers(scope)
         authorization = headers.get("authorization")
         state = scope.setdefault("state", {})
         if scope["type"] == "websocket" and authorization is None:

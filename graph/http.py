@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.auth import Authenticator, AuthMiddleware
+from graph.request_headers import request_headers
 from graph.settings import Settings
 
 GRAPHQL_PATH = "/graphql"
@@ -63,24 +64,19 @@ def error_response(
     status: int,
     message: str,
     code: str,
-    request_headers: Mapping[str, str],
+    headers: Mapping[str, str],
     *,
     extra_headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A GraphQL-shaped request error (`errors` only, no `data`) with an HTTP status."""
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    media_type = negotiate(request_headers.get("accept")) or APPLICATION_JSON
+    media_type = negotiate(headers.get("accept")) or APPLICATION_JSON
     return Response(
         json.dumps(body, separators=(",", ":")),
         status_code=status,
         media_type=media_type,
         headers=dict(extra_headers or {}),
     )
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    """Request headers by lowercase name (last value wins)."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 class RequestIdMiddleware:
@@ -94,7 +90,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _headers(scope).get(REQUEST_ID_HEADER, "")
+        incoming = request_headers(scope).get(REQUEST_ID_HEADER, "")
         request_id = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
@@ -120,7 +116,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = request_headers(scope)
 
         def too_large() -> Response:  # built only for a refusal, not for every request
             return error_response(
@@ -178,7 +174,7 @@ class CsrfMiddleware:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = request_headers(scope)
         if self._preflighted(headers) or self._ide_page(scope, headers):
             await self.app(scope, receive, send)
             return

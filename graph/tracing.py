@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from graph.errors import SOURCE_UNAVAILABLE, error_code
+from graph.request_headers import request_headers
 from sources.errors import SourceError
 from sources.telemetry import tally_upstream_calls
 
@@ -253,7 +254,7 @@ class TelemetryMiddleware:
         if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
             await self.app(scope, receive, send)
             return
-        carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        carrier = request_headers(scope)
         parent = propagate.extract(carrier)
         method, path = scope["method"], scope["path"]
         record = OperationRecord()
