@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from aiodataloader import DataLoader
+from aiodataloader import DataLoader, dispatch_queue
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
@@ -94,6 +94,12 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
                 return future
         return super().load(key)
 
+    def dispatch_now(self) -> None:
+        """Start this tick's batch now instead of after the event loop's queue (the keys
+        queued so far; later loads start a batch of their own as usual)."""
+        if self._queue:
+            dispatch_queue(self)
+
     def report_cache_hits(self) -> None:
         """Hand the hits `load` took from the entity cache to the metrics (sources/cache.py)."""
         if self._fresh is not None:
@@ -117,6 +123,8 @@ class SourceLoader(DataLoader[K, R], Generic[K, R]):
     # aiodataloader rejects the key's future when its value is an exception object.
     async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
         """Load one batch; a failed batch answers every key with the error."""
+        if not keys:  # the scheduled dispatch of a queue that `dispatch_now` took already
+            return []
         self.batches += 1
         with batch_span(self, keys) as span:
             try:
@@ -168,6 +176,8 @@ class CallLoader(SourceLoader[K, R]):
 
     async def batch_load_fn(self, keys: list[K]) -> list[R | BaseException]:  # type: ignore[override]
         """Run every call concurrently; each key fails alone, a 404 is the missing value."""
+        if not keys:  # the scheduled dispatch of a queue that `dispatch_now` took already
+            return []
         self.batches += 1
         with batch_span(self, keys) as span:
             results = await asyncio.gather(*(self.call(key) for key in keys), return_exceptions=True)

@@ -385,6 +385,12 @@ class Loaders:
             if isinstance(loader, SourceLoader):
                 loader.report_cache_hits()
 
+    def dispatch_now(self) -> None:
+        """Start every loader's queued batch now (loader_base.py `SourceLoader.dispatch_now`)."""
+        for loader in list(vars(self).values()):
+            if isinstance(loader, SourceLoader):
+                loader.dispatch_now()
+
     def batch_counts(self) -> dict[str, int]:
         """How many batches each loader dispatched (for tests and tracing)."""
         return {

@@ -13,12 +13,20 @@ by the order numbers, SKUs and the service platform's user id.
 A prefetch never fails anything: its errors surface, once, where a child awaits the same key.
 Off with batching (no loader cache to join) and with `RETAILGRAPH_PREFETCH=false`.
 
-The same idea saves CPU one level down. `preload_orders` loads, in one await at the list's
-parent, everything the selected children of a page of orders need (shipments, returns,
-invoices and their credit memos, products and their stock); the children then answer through
-`now_or_later`, which returns a value synchronously when its load has already finished and
-an awaitable only when it has not. A synchronous answer skips a coroutine, a task and a
-future per field; the customer-360 has a few hundred such fields.
+The same idea saves CPU one level down. `preload_orders` starts, at the list's parent,
+everything the selected children of a page of orders need (shipments, returns, invoices and
+their credit memos, products and their stock); the children answer through `now_or_later`,
+which returns a value synchronously when its load has already finished and an awaitable only
+when it has not. A synchronous answer skips a coroutine, a task and a future per field; the
+customer-360 has a few hundred such fields. When some of those loads must go upstream, the
+preload does not hold the orders back for them: it lets the reads leave first, then the
+orders and everything they hold already are completed while those reads are in flight, and
+only the fields that wait for them are left for when they answer.
+
+Latency is decided by when the second level leaves. The lookahead listens for the customer's
+orders at the source (`RequestScope.on_decoded`), so their children's reads start the moment
+the orders are decoded, and it dispatches those loaders' batches at once: they go out ahead
+of the GraphQL work that the first level's answers set off, not behind it.
 """
 
 from __future__ import annotations
@@ -31,12 +39,18 @@ from typing import Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
+from sources.deadline import current_scope
+from sources.erp_coalesce import DEFAULT_TURNS
 from sources.records import Order
 
 from .loaders import Loaders
 
 V = TypeVar("V")
 R = TypeVar("R")
+
+# Event-loop turns a read started now needs to leave: its loader's dispatch, the batch task,
+# the source's single-flight task, and an ERP read's coalescing window.
+LEAVE_TURNS = DEFAULT_TURNS + 4
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -165,13 +179,18 @@ def _order_loads(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -
 
 
 async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
-    """Load, together, what the orders' children will ask for; failures stay in the loaders.
-    Loads answered already (fresh cache hits) are not awaited: a warm page awaits nothing."""
+    """Start, together, what the orders' children will ask for; failures stay in the loaders.
+    A warm page (every load a fresh cache hit) returns at once. Else the reads are let leave
+    before the orders are completed, and the children that need them await them."""
     if not loaders.prefetch or not orders:
         return
     pending = [load for load in _order_loads(loaders, orders, wants) if not _answered(load)]
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+    if not pending:
+        return
+    for load in pending:
+        _watch(load)
+    for _ in range(LEAVE_TURNS):
+        await asyncio.sleep(0)
 
 
 def prefetch_orders(
@@ -186,12 +205,28 @@ def prefetch_orders(
     if not loaders.prefetch:
         return
 
-    def arrived(future: asyncio.Future[list[Order]]) -> None:
-        if not _finished(future):
-            return  # the orders' resolver reports the failure
-        for load in _order_loads(loaders, pick(future.result()), wants):
+    started = False
+
+    def start_children(orders: Sequence[Order]) -> None:
+        nonlocal started
+        if started:
+            return
+        started = True
+        for load in _order_loads(loaders, pick(list(orders)), wants):
             _watch(load)
 
+    def arrived(future: asyncio.Future[list[Order]]) -> None:
+        if _finished(future):  # else the orders' resolver reports the failure
+            start_children(future.result())
+
+    # The orders decoded from upstream in this operation (the first to come; the batches of
+    # every customer decoded together leave at once), else the loader's answer (a cache hit,
+    # another request's read in flight, a shared cache).
+    scope = current_scope()
+    if scope is not None:
+        scope.on_decoded(
+            "erp", "orders_by_customer", customer_number, start_children, then=loaders.dispatch_now
+        )
     loaders.orders_by_customer_number.load(customer_number).add_done_callback(arrived)
 
 

@@ -5,7 +5,8 @@ in a contextvar, so every upstream call made for that operation, in any task spa
 it (DataLoader batches, single-flight calls), sees the same deadline. A call's timeout is
 `min(source timeout, remaining budget)` and no call starts once the budget is spent. Sources
 record here which entities they served from the stale cache, so the graph can say so in
-`extensions.stale`.
+`extensions.stale`, and the operation's lookahead listens here for records the moment they
+are decoded (`on_decoded`).
 
 Without a scope (the orchestrator's durable workflows, scripts) there is no deadline and no
 stale serving: a workflow must act on fresh data and may outlive any request.
@@ -13,13 +14,26 @@ stale serving: a workflow must act on fresh data and may outlive any request.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 Clock = Callable[[], float]
+Listener = Callable[[Any], None]
+Then = Callable[[], None]
+log = logging.getLogger(__name__)
+
+
+def _call(function: Callable[..., None], *args: Any, what: str) -> None:
+    """Run a listener; its failure is logged, not raised into the read that decoded."""
+    try:
+        function(*args)
+    except Exception:  # noqa: BLE001 - a lookahead's bug must not fail the read
+        log.exception("decode listener for %s failed", what)
 
 
 @dataclass(slots=True)
@@ -30,6 +44,33 @@ class RequestScope:
     clock: Clock = time.monotonic
     allow_stale: bool = True
     stale: dict[str, float] = field(default_factory=dict)  # source → oldest age served, s
+    # (source, kind, key) → what to call the moment that read's records are decoded, and
+    # what to call once after all of a decode's listeners
+    listeners: dict[tuple[str, str, Hashable], list[tuple[Listener, Then | None]]] = field(
+        default_factory=dict
+    )
+
+    def on_decoded(
+        self, source: str, kind: str, key: Hashable, listener: Listener, *, then: Then | None = None
+    ) -> None:
+        """Call `listener(value)` the moment `source` has decoded `kind` for `key` in this
+        operation: before the value travels back through single-flight tasks and loader
+        batches, while other work of the operation waits in the event loop's queue; then
+        `then()`, once per decode however many of its listeners named it. The lookahead
+        (resolvers/prefetch.py) starts the next upstream level from it."""
+        self.listeners.setdefault((source, kind, key), []).append((listener, then))
+
+    def decoded(self, source: str, kind: str, values: Mapping[Any, Any]) -> None:
+        """Hand freshly decoded values to their listeners (each called once). A listener
+        that fails is logged; the read it listened to goes on."""
+        thens: list[Then] = []
+        for key, value in values.items():
+            for listener, then in self.listeners.pop((source, kind, key), ()):
+                _call(listener, value, what=f"{source} {kind} {key!r}")
+                if then is not None and then not in thens:  # equal bound methods are one
+                    thens.append(then)
+        for then in thens:
+            _call(then, what=f"{source} {kind}")
 
     def remaining(self) -> float | None:
         """Seconds left in the budget (never negative); None when there is no deadline."""

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from . import erp_records as tr
+from .deadline import current_scope
 from .erp_batch import EXPAND, ErpQueries
 from .odata import Query, literal
 from .records import CreditMemo, Customer, Invoice, Order, Product, Return, ReturnStatus
@@ -173,6 +174,13 @@ class ErpClient(ErpQueries):
             ]
         )
         orders, invoices_by_order = self._orders_with_invoices(order_rows, invoice_rows)
+        by_customer_orders = {
+            key: _newest_orders(group)
+            for key, group in _group(orders, lambda o: o.customer_number).items()
+        }
+        scope = current_scope()
+        if scope is not None and scope.listeners:  # the next level may leave before the rest
+            scope.decoded(self.source, "orders_by_customer", by_customer_orders)
         self._prime("order", {o.number: o for o in orders})
         self._prime(
             "invoices_by_order",
@@ -198,10 +206,7 @@ class ErpClient(ErpQueries):
             {o.number: _newest_returns(by_order.get(o.number, ())) for o in orders},
         )
         return _CustomerDocuments(
-            orders={
-                key: _newest_orders(group)
-                for key, group in _group(orders, lambda o: o.customer_number).items()
-            },
+            orders=by_customer_orders,
             returns={
                 key: _newest_returns(group)
                 for key, group in _group(returns, lambda r: r.customer_number).items()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from fake_sources import FakeSources, build_dataset
@@ -16,7 +18,9 @@ from resolvers.prefetch import (
     prefetch_orders,
     preload_orders,
 )
+from sources.deadline import current_scope, request_scope
 from sources.errors import SourceError
+from sources.records import Order
 
 
 async def test_now_or_later_answers_at_once_when_the_load_has_finished() -> None:
@@ -101,3 +105,94 @@ async def test_an_orders_prefetch_whose_orders_fail_starts_nothing() -> None:
     prefetch_orders(loaders, "C-1", list, OrderWants(shipments=True, products=True))
     await asyncio.sleep(0.01)
     assert [name for name, _ in fake.log] == ["erp.orders_by_customer_numbers"]
+
+
+class _DecodesThenWaits:
+    """The fake ERP's customer orders, announced to the request scope as a real client does
+    the moment it has decoded them, then held back until `release` is set."""
+
+    def __init__(self, fake: FakeSources) -> None:
+        self.release = asyncio.Event()
+        self.one_turn_later: list[str] = []
+        read = fake.erp.orders_by_customer_numbers
+
+        async def orders_by_customer_numbers(numbers: Sequence[str]) -> dict[str, list[Order]]:
+            found = await read(numbers)
+            scope = current_scope()
+            assert scope is not None
+            scope.decoded("erp", "orders_by_customer", found)
+            await asyncio.sleep(0)
+            self.one_turn_later = [name for name, _ in fake.log]
+            await self.release.wait()
+            return found
+
+        fake.erp.orders_by_customer_numbers = orders_by_customer_numbers  # type: ignore[method-assign]
+
+
+async def test_the_next_level_leaves_when_the_orders_are_decoded_not_when_they_are_answered() -> None:
+    fake = FakeSources(build_dataset(orders_per_customer=4, customers=2))
+    held = _DecodesThenWaits(fake)
+    with request_scope(5.0):
+        loaders = Loaders(fake)
+        wants = OrderWants(shipments=True, products=True, stock=True)
+        picked: list[int] = []
+
+        def pick(orders: list[Order]) -> list[Order]:
+            picked.append(len(orders))
+            return orders
+
+        for customer in ("C-1", "C-2"):
+            prefetch_orders(loaders, customer, pick, wants)
+        orders = loaders.orders_by_customer_number.load("C-1")
+        await asyncio.sleep(0.01)
+        assert not orders.done()  # GraphQL has not got the orders yet...
+        started = [name for name, _ in fake.log]
+        # ...and their children's reads are out: one batch each for both customers' orders
+        assert started.count("wms.shipments_by_order_numbers") == 1
+        assert started.count("erp.products_by_skus") == 1
+        assert started.count("wms.inventory_levels") == 1
+        shipped = next(keys for name, keys in fake.log if name == "wms.shipments_by_order_numbers")
+        assert len(shipped[0]) == 8
+        # the batches were dispatched at the decode, not after the loop's queue
+        assert "wms.shipments_by_order_numbers" in held.one_turn_later
+        held.release.set()
+        await orders
+        await asyncio.sleep(0.01)
+        assert [name for name, _ in fake.log] == started  # nothing read twice
+        assert picked == [4, 4]  # each page chosen once: at the decode, not again at the answer
+
+
+async def test_a_loader_dispatched_now_batches_what_it_has_and_skips_the_empty_dispatch() -> None:
+    fake = FakeSources(build_dataset(orders_per_customer=4))
+    loaders = Loaders(fake)
+    orders = await loaders.orders_by_customer_number.load("C-1")
+    loads = [loaders.shipments_by_order_number.load(order.number) for order in orders]
+    loaders.dispatch_now()
+    await asyncio.gather(*loads)
+    await asyncio.sleep(0)  # the dispatch aiodataloader scheduled finds the queue empty
+    assert fake.calls["wms.shipments_by_order_numbers"] == 1
+    assert loaders.batch_counts()["shipments_by_order_number"] == 1
+
+
+async def test_preloading_does_not_hold_the_orders_back_for_reads_in_flight() -> None:
+    fake = FakeSources(build_dataset(orders_per_customer=4))
+    loaders = Loaders(fake)
+    orders = await loaders.orders_by_customer_number.load("C-1")
+    release = asyncio.Event()
+    read = fake.wms.shipments_by_order_numbers
+
+    async def slow_shipments(numbers: Sequence[str]) -> dict[str, list[Any]]:
+        await release.wait()
+        return await read(numbers)
+
+    fake.wms.shipments_by_order_numbers = slow_shipments  # type: ignore[method-assign]
+    fake.fail("wms.inventory_levels")
+    wants = OrderWants(shipments=True, products=True, stock=True)
+    await asyncio.wait_for(preload_orders(loaders, orders, wants), timeout=5)
+    shipments = loaders.shipments_by_order_number.load(orders[0].number)
+    assert not shipments.done()  # the orders go on; their shipments answer later
+    assert loaders.product_by_sku.load(orders[0].lines[0].sku).done()
+    stock = loaders.inventory_levels_by_sku.load(orders[0].lines[0].sku)
+    assert stock.done() and isinstance(stock.exception(), SourceError)  # the child reports it
+    release.set()
+    assert await shipments is not None

@@ -14,6 +14,7 @@ import pytest
 
 from sandbox.seed import FIXTURES
 from sources import Sources, SourceUnavailable
+from sources.deadline import request_scope
 from sources.records import FinancialStatus, OrderStatus, ReturnStatus
 from sources.statuses import financial_status
 
@@ -355,3 +356,23 @@ async def test_a_customers_documents_answer_each_orders_returns_and_each_invoice
     assert await sources.erp.returns_by_order_numbers(numbers) == by_order
     assert await sources.erp.credit_memos_by_invoice_numbers(invoice_numbers) == by_invoice
     assert len(recorders["erp"].requests) > 1
+
+
+async def test_a_customers_orders_are_heard_the_moment_they_are_decoded(sources: Sources) -> None:
+    """A listener of the request scope gets the orders before the read has returned them
+    (the lookahead starts the next level from there) and before its returns are decoded."""
+    await sources.erp.company_id()
+    heard: list[tuple[str, ...]] = []
+    read: asyncio.Future[Any] | None = None
+
+    def listener(orders: Any) -> None:
+        assert read is not None and not read.done()
+        heard.append(tuple(order.number for order in orders))
+
+    with request_scope(5.0) as scope:
+        scope.on_decoded("erp", "orders_by_customer", ADA, listener)
+        scope.on_decoded("erp", "orders_by_customer", "C-NOBODY", listener)  # no orders: never
+        read = asyncio.ensure_future(sources.erp.orders_by_customer_numbers([ADA, "C-NOBODY"]))
+        orders = (await read)[ADA]
+    assert heard == [tuple(order.number for order in orders)]
+    assert ("erp", "orders_by_customer", ADA) not in scope.listeners  # heard once, then dropped
