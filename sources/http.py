@@ -86,13 +86,15 @@ class HttpSource:
             kind: KeyedFlight(self.caches[kind], source=self.source) for kind in self.CACHE_FAMILIES
         }
         self._calls = SingleFlight(source=self.source)
+        # Requests are built by the client (base URL, default headers, timeouts) and sent
+        # straight to the transport: the client's send adds auth and redirect machinery this
+        # code does not use, a log line, and a cookie extraction that builds a urllib request
+        # per response even for a jar that keeps nothing (a sixth of a call's CPU).
+        self._transport = transport or _network_transport(config)
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
-            transport=transport or _network_transport(config),
+            transport=self._transport,
             timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
-            # As many pooled connections as the bulkhead lets calls run at once: with httpx's
-            # default of 20 kept alive, a busy source would reconnect on every call past 20.
-            limits=_pool_limits(config),
             cookies=_NoCookies(),
             headers={
                 "Authorization": f"Bearer {config.token}",
@@ -261,8 +263,12 @@ class HttpSource:
             with upstream_span(self.source, request.method, route, request.headers) as span:
                 try:
                     async with asyncio.timeout(timeout_s):
-                        response = await self._http.send(request)
-                        await response.aread()
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            await response.aread()
+                        finally:
+                            await response.aclose()
+                        response.request = request
                 except (TimeoutError, httpx.TimeoutException) as exc:
                     outcome = "timeout"
                     raise SourceTimeout(
@@ -317,21 +323,21 @@ class _NoCookies(http.cookiejar.CookieJar):
         """Send no cookies."""
 
 
-def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport | None:
+def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport:
     """The upstream transport: httpx-aiohttp's (`aiohttp`, or `auto` when it is installed),
-    else httpx's own (None). aiohttp's connection pool costs less CPU per call than
-    httpcore's, which checks every pooled connection's socket on each request
-    (docs/benchmark.md)."""
+    else httpx's own. aiohttp's connection pool costs less CPU per call than httpcore's,
+    which checks every pooled connection's socket on each request (docs/benchmark.md).
+    Neither takes a proxy from the environment."""
+    limits = _pool_limits(config)
     if config.transport == "httpx":
-        return None
+        return httpx.AsyncHTTPTransport(limits=limits)
     try:
         import aiohttp
         from httpx_aiohttp import AiohttpTransport  # the `aiohttp` extra
     except ImportError:
         if config.transport == "aiohttp":
             raise
-        return None
-    limits = _pool_limits(config)
+        return httpx.AsyncHTTPTransport(limits=limits)
     ssl_context = httpx.create_ssl_context()  # what httpx-aiohttp's own session would verify with
 
     def session() -> aiohttp.ClientSession:
@@ -348,7 +354,9 @@ def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport | None:
 
 
 def _pool_limits(config: SourceConfig) -> httpx.Limits:
-    """Connections to keep: the bulkhead's size unless configured (< 0: httpx's defaults)."""
+    """Connections to keep: the bulkhead's size unless configured (< 0: httpx's defaults). As
+    many pooled connections as the bulkhead lets calls run at once: with httpx's default of
+    20 kept alive, a busy source would reconnect on every call past 20."""
     if config.pool_size < 0:
         return httpx.Limits(max_connections=100, max_keepalive_connections=20)
     size = config.pool_size or config.max_concurrency

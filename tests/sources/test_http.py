@@ -227,3 +227,17 @@ async def test_erp_error_code_is_carried(erp: ErpClient) -> None:
         await erp.customers_by_numbers(["C-1"])
     assert caught.value.code == "BadRequest_InvalidFilter"
     assert "too long" in str(caught.value)
+
+
+@respx.mock
+async def test_a_response_is_read_without_the_clients_cookie_and_redirect_handling(
+    wms: WmsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests go straight to the transport: httpx's client would parse every response's
+    cookies (building a urllib request each time) for a jar that keeps nothing."""
+    extracted: list[object] = []
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", lambda self, response: extracted.append(response))
+    respx.get(LEVELS).respond(json={"inventory_levels": [], "next_cursor": None})
+    assert await wms.inventory_levels(["SKU-1"]) == {"SKU-1": []}
+    assert extracted == []
+    assert wms.stats.calls == 1
