@@ -185,8 +185,9 @@ class Query:
         found = await order_resolvers.resolve_order(info.context.loaders, str(number))
         if found is None:
             return None
-        await order_types.preload(info, [found], selection_tree(info))
-        return Order.from_record(found)
+        order = Order.from_record(found)
+        await order_types.preload(info, [order], selection_tree(info))
+        return order
 
     @strawberry.field(
         description="Orders, newest first: a customer's orders (every one, archived included) "
@@ -222,7 +223,7 @@ class Query:
                 has_next_page=has_next,
                 has_previous_page=page.offset > 0,
             )
-        shown = [edge.node.record for edge in connection.edges]
+        shown = [edge.node for edge in connection.edges]
         await order_types.preload(info, shown, connection_nodes(selection_tree(info)))
         return connection
 

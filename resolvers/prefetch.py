@@ -154,6 +154,7 @@ class OrderWants:
 
     shipments: bool = False
     returns: bool = False
+    quantities: bool = False  # the lines' shipped/returned quantities (shipments and returns)
     invoices: bool = False
     credit_memos: bool = False
     products: bool = False
@@ -178,19 +179,44 @@ def _order_loads(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -
     return loads
 
 
-async def preload_orders(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -> None:
+def _line_loads(loaders: Loaders, order: Order, wants: OrderWants) -> list[asyncio.Future[Any]]:
+    """The loads an order's selected lines read (loads started already: the loader's memo)."""
+    loads = []
+    if wants.quantities:
+        loads += [loaders.shipments_by_order_number.load(order.number),
+                  loaders.returns_by_order_number.load(order.number)]
+    skus = dict.fromkeys(line.sku for line in order.lines)
+    if wants.products:
+        loads += [loaders.product_by_sku.load(sku) for sku in skus]
+    if wants.stock:
+        loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
+    return loads
+
+
+async def preload_orders(
+    loaders: Loaders, orders: Sequence[Order], wants: OrderWants
+) -> dict[str, asyncio.Future[Any]]:
     """Start, together, what the orders' children will ask for; failures stay in the loaders.
     A warm page (every load a fresh cache hit) returns at once. Else the reads are let leave
-    before the orders are completed, and the children that need them await them."""
+    before the orders are completed, and the children that need them await them. Answers,
+    by order number, a future of when everything the order's lines read has arrived (only
+    for orders still waiting for some of it): the lines wait for it as one, and then every
+    field of theirs answers at once instead of awaiting its own load."""
     if not loaders.prefetch or not orders:
-        return
+        return {}
     pending = [load for load in _order_loads(loaders, orders, wants) if not _answered(load)]
     if not pending:
-        return
+        return {}
     for load in pending:
         _watch(load)
     for _ in range(LEAVE_TURNS):
         await asyncio.sleep(0)
+    lines_ready: dict[str, asyncio.Future[Any]] = {}
+    for order in orders:
+        waiting = [load for load in _line_loads(loaders, order, wants) if not load.done()]
+        if waiting:
+            lines_ready[order.number] = asyncio.gather(*waiting, return_exceptions=True)
+    return lines_ready
 
 
 def prefetch_orders(

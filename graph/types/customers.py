@@ -138,7 +138,7 @@ class Customer(relay.Node):
             info.context.loaders, self.number, status
         )
         connection = page.connection(order_types.OrderConnection, found, order_types.Order.from_record)
-        shown = [edge.node.record for edge in connection.edges]
+        shown = [edge.node for edge in connection.edges]
         await order_types.preload(info, shown, connection_nodes(selection_tree(info)))
         return connection
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import date
 from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Self
@@ -142,6 +142,15 @@ class Order(relay.Node):
 
     @strawberry.field(description="The order's lines in ERP line order.")
     def lines(self) -> list[OrderLine]:
+        ready = self.__dict__.get("_lines_ready")  # set by `preload` while reads are in flight
+        if ready is not None and not ready.done():
+            return self._lines_when(ready)  # type: ignore[return-value]
+        return [OrderLine.from_record(self.record, line) for line in self.record.lines]
+
+    async def _lines_when(self, ready: Awaitable[object]) -> list[OrderLine]:
+        """The lines once what their selected fields read has arrived: one await for the
+        order's lines instead of one for each of their quantity, product and stock fields."""
+        await ready
         return [OrderLine.from_record(self.record, line) for line in self.record.lines]
 
     @strawberry.field(description="Invoices raised for the order.")
@@ -285,14 +294,21 @@ def order_wants(tree: Selection, context: object) -> OrderWants:
         invoices=("invoices" in tree and invoices_readable) or "financialStatus" in tree,
         credit_memos="financialStatus" in tree
         or (memos_readable and "creditMemos" in tree.get("invoices", {})),
+        quantities=quantities,
         products=product is not None,
         stock=product is not None and bool({"totalAvailable", "inventory"} & product.keys()),
     )
 
 
-async def preload(info: GraphInfo, orders: Sequence[records.Order], tree: Selection) -> None:
-    """Load what these orders' selected children need before they resolve (resolvers/prefetch.py)."""
-    await preload_orders(info.context.loaders, orders, order_wants(tree, info.context))
+async def preload(info: GraphInfo, orders: Sequence[Order], tree: Selection) -> None:
+    """Start what these orders' selected children need before they resolve; the lines of an
+    order whose reads are in flight wait for them together (resolvers/prefetch.py)."""
+    wants = order_wants(tree, info.context)
+    lines_ready = await preload_orders(info.context.loaders, [o.record for o in orders], wants)
+    for order in orders:
+        ready = lines_ready.get(order.number)
+        if ready is not None:
+            order.__dict__["_lines_ready"] = ready
 
 
 def prefetch_customer_orders(info: GraphInfo, customer_number: str) -> None:
