@@ -118,3 +118,6 @@ def request_scope(
         yield scope
     finally:
         _SCOPE.reset(token)
+        # Tasks and timers started in the operation keep its context, and so this scope,
+        # alive after it; what the listeners hold (a request's loaders) must not outlive it.
+        scope.listeners.clear()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sources.deadline import RequestScope
+from sources.deadline import RequestScope, request_scope
 
 
 def test_listeners_hear_their_key_once_and_then_runs_once_per_decode() -> None:
@@ -48,3 +48,10 @@ def test_a_failing_listener_is_logged_and_the_others_still_hear(caplog: pytest.L
         scope.decoded("erp", "orders_by_customer", {"C-1": "one"})
     assert heard == ["one"]
     assert [r.exc_info[1].args[0] for r in caplog.records if r.exc_info] == ["lookahead bug", "flush bug"]
+
+
+def test_listeners_not_heard_by_the_end_of_the_operation_are_let_go() -> None:
+    with request_scope(5.0) as scope:
+        scope.on_decoded("erp", "orders_by_customer", "C-1", lambda value: None)
+        assert scope.listeners
+    assert scope.listeners == {}  # a task that kept the operation's context keeps no loaders
