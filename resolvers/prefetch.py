@@ -170,12 +170,19 @@ def _order_loads(loaders: Loaders, orders: Sequence[Order], wants: OrderWants) -
         loads += [loaders.shipments_by_order_number.load(number) for number in numbers]
     if wants.returns:
         loads += [loaders.returns_by_order_number.load(number) for number in numbers]
+    loads += _sku_loads(loaders, skus, wants)
+    if wants.invoices or wants.credit_memos:
+        loads += _invoices(loaders, numbers, wants.credit_memos)
+    return loads
+
+
+def _sku_loads(loaders: Loaders, skus: Sequence[str], wants: OrderWants) -> list[asyncio.Future[Any]]:
+    """The products and stock of these SKUs, as far as the lines' selection reads them."""
+    loads = []
     if wants.products:
         loads += [loaders.product_by_sku.load(sku) for sku in skus]
     if wants.stock:
         loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
-    if wants.invoices or wants.credit_memos:
-        loads += _invoices(loaders, numbers, wants.credit_memos)
     return loads
 
 
@@ -185,12 +192,7 @@ def _line_loads(loaders: Loaders, order: Order, wants: OrderWants) -> list[async
     if wants.quantities:
         loads += [loaders.shipments_by_order_number.load(order.number),
                   loaders.returns_by_order_number.load(order.number)]
-    skus = dict.fromkeys(line.sku for line in order.lines)
-    if wants.products:
-        loads += [loaders.product_by_sku.load(sku) for sku in skus]
-    if wants.stock:
-        loads += [loaders.inventory_levels_by_sku.load(sku) for sku in skus]
-    return loads
+    return loads + _sku_loads(loaders, list(dict.fromkeys(line.sku for line in order.lines)), wants)
 
 
 async def preload_orders(

@@ -145,12 +145,15 @@ class Order(relay.Node):
         ready = self.__dict__.get("_lines_ready")  # set by `preload` while reads are in flight
         if ready is not None and not ready.done():
             return self._lines_when(ready)  # type: ignore[return-value]
-        return [OrderLine.from_record(self.record, line) for line in self.record.lines]
+        return self._line_objects()
 
     async def _lines_when(self, ready: Awaitable[object]) -> list[OrderLine]:
         """The lines once what their selected fields read has arrived: one await for the
         order's lines instead of one for each of their quantity, product and stock fields."""
         await ready
+        return self._line_objects()
+
+    def _line_objects(self) -> list[OrderLine]:
         return [OrderLine.from_record(self.record, line) for line in self.record.lines]
 
     @strawberry.field(description="Invoices raised for the order.")
