@@ -385,7 +385,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_indices:
             return completed
-        return self._gather_items(completed, awaitable_indices)
+        return self._gather(completed, awaitable_indices)
 
     async def _settled(self, completed: Awaitable[Any], return_type: Any, field_details_list: Any, path: Path) -> Any:
         """An awaited completion, its error handled at `path` as graphql-core's `await_completed`."""
@@ -396,25 +396,15 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
 
     @staticmethod
-    async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
-        """The items' awaitables awaited in parallel, in place (as graphql-core)."""
-        if len(awaitable_indices) == 1:
-            index = awaitable_indices[0]
-            completed[index] = await completed[index]
+    async def _gather(completed: Any, awaitable_keys: list[Any]) -> Any:
+        """The awaitables at these keys (field names of a result dict, indices of a list)
+        awaited in parallel and put back in place (as graphql-core)."""
+        if len(awaitable_keys) == 1:
+            key = awaitable_keys[0]
+            completed[key] = await completed[key]
         else:
-            awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
-            for index, value in zip(awaitable_indices, awaited, strict=True):
-                completed[index] = value
-        return completed
-
-    @staticmethod
-    async def _gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
-        """The fields' awaitables awaited in parallel, in place in `results` (as graphql-core)."""
-        if len(awaitable_fields) == 1:
-            field = awaitable_fields[0]
-            results[field] = await results[field]
-        else:
-            awaitables: list[Awaitable[Any]] = [results[field] for field in awaitable_fields]
+            awaitables: list[Awaitable[Any]] = [completed[key] for key in awaitable_keys]
             awaited = await gather_with_cancel(*awaitables)
-            results.update(zip(awaitable_fields, awaited, strict=True))
-        return results
+            for key, value in zip(awaitable_keys, awaited, strict=True):
+                completed[key] = value
+        return completed

@@ -387,7 +387,7 @@ class Loaders:
 
     def dispatch_now(self) -> None:
         """Start every loader's queued batch now (loader_base.py `SourceLoader.dispatch_now`)."""
-        for loader in list(vars(self).values()):
+        for loader in vars(self).values():
             if isinstance(loader, SourceLoader):
                 loader.dispatch_now()
 

@@ -11,7 +11,6 @@ as the policy allows. When a keyed read fails and the operation allows it (`Requ
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
@@ -88,14 +87,14 @@ class HttpSource:
         self._calls = SingleFlight(source=self.source)
         # Requests are built by the client (base URL, default headers, timeouts) and sent
         # straight to the transport: the client's send adds auth and redirect machinery this
-        # code does not use, a log line, and a cookie extraction that builds a urllib request
-        # per response even for a jar that keeps nothing (a sixth of a call's CPU).
+        # code does not use, a log line, and cookie handling (it would keep an upstream's
+        # cookies and send them back on every later call, whoever that call serves; the APIs
+        # authenticate with bearer tokens). Nothing reaches the client's cookie jar now.
         self._transport = transport or _network_transport(config)
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             transport=self._transport,
             timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
-            cookies=_NoCookies(),
             headers={
                 "Authorization": f"Bearer {config.token}",
                 "Accept": "application/json",
@@ -268,7 +267,6 @@ class HttpSource:
                             await response.aread()
                         finally:
                             await response.aclose()
-                        response.request = request
                 except (TimeoutError, httpx.TimeoutException) as exc:
                     outcome = "timeout"
                     raise SourceTimeout(
@@ -310,19 +308,6 @@ class HttpSource:
         )
 
 
-class _NoCookies(http.cookiejar.CookieJar):
-    """The upstream client's cookie jar, which keeps nothing. The APIs authenticate with
-    bearer tokens; a cookie one of them set must not ride along on every later call of
-    this process, whoever it serves (httpx's client keeps and resends them by default),
-    and parsing `Set-Cookie` headers costs CPU on every response."""
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        """Keep none of the response's cookies."""
-
-    def add_cookie_header(self, request: Any) -> None:
-        """Send no cookies."""
-
-
 def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport:
     """The upstream transport: httpx-aiohttp's (`aiohttp`, or `auto` when it is installed),
     else httpx's own. aiohttp's connection pool costs less CPU per call than httpcore's,
@@ -342,7 +327,7 @@ def _network_transport(config: SourceConfig) -> httpx.AsyncBaseTransport:
 
     def session() -> aiohttp.ClientSession:
         """httpx-aiohttp's session (made on first use, inside the running loop), keeping no
-        cookies either (see `_NoCookies`)."""
+        cookies either (see `HttpSource.__init__`)."""
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
             keepalive_timeout=limits.keepalive_expiry,
