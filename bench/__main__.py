@@ -99,6 +99,8 @@ def _run_modes(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
             if mode == "cold":
                 bench.light_load(mode, graph, "customer360-cold", min(5.0, args.rate))
             bench.note_rss(mode, graph)
+        if mode == "cold":  # the same rates with no graph: the wait for the upstreams alone
+            bench.upstream_floor([args.rate, min(5.0, args.rate)])
     return captured
 
 

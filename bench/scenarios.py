@@ -24,8 +24,16 @@ import httpx
 from bench import driver, report, wrk
 from bench.flows import ReturnFlow, find_units
 from bench.processes import GraphProcess, ServerProcess, cpu_seconds, peak_rss_mb
-from bench.report import CEILING, WARM, WRK
-from bench.workloads import CUSTOMER_360, Seed, Workload, customer_360, customer_360_burst, workloads
+from bench.report import CEILING, UPSTREAM_FLOOR, WARM, WRK
+from bench.workloads import (
+    CUSTOMER_360,
+    MIN_360_REQUESTS,
+    Seed,
+    Workload,
+    customer_360,
+    customer_360_burst,
+    workloads,
+)
 from graph.auth import mint_token
 from graph.settings import Settings
 
@@ -239,6 +247,29 @@ class Bench:
                                                               duration_s=self.args.duration,
                                                               tokens=self.tokens)), rate=self.args.rate)
         self.measure(label, "customer360", WRK, server, self._closed(server, path, workload))
+
+    def upstream_floor(self, rates: list[float]) -> None:
+        """The cold 360's six upstream requests in their two levels and nothing else
+        (bench/upstream_floor.py), at the cold graph's rates: what no server here can beat."""
+        env = {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in self.urls.items()}
+        minimum = sum(MIN_360_REQUESTS.values())
+
+        async def post(http: httpx.AsyncClient, rng: random.Random, token: str) -> str | None:
+            body = {"variables": {"number": rng.choice(self.seed.customers), "first": 10}}
+            response = await http.post("/upstream-floor", json=body)
+            if response.status_code != 200:
+                return f"HTTP {response.status_code}: {response.text[:120]}"
+            found = response.json()
+            return None if found["requests"] == minimum and found["orders"] else f"read {found}"
+
+        with ServerProcess("bench.upstream_floor:create_app", self.args.graph_port + 2, env,
+                           loop=self.args.loop, http=self.args.http) as server:
+            for index, rate in enumerate(rates):
+                run = RATE if index == 0 else f"{RATE} (light)"
+                self.measure(UPSTREAM_FLOOR, "customer360-cold", run, server,
+                             lambda rate=rate: asyncio.run(driver.constant_rate(  # type: ignore[misc]
+                                 server.base_url, post, rate=rate, duration_s=self.args.duration,
+                                 tokens=self.tokens)), rate=rate)
 
     def paired_throughput(self, graph: ServerProcess, ceiling: ServerProcess, pairs: int) -> None:
         """The throughput target's runs: the warm graph's and the ceiling's closed loops,

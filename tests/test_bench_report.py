@@ -45,3 +45,25 @@ def test_without_pairs_the_single_runs_are_the_target() -> None:
     (target,) = _throughput(rows)
     assert (target["value"], target["threshold"], target["met"]) == (0.7, 0.6, True)
     assert rows[2]["p50_ms"] is None  # wrk's latencies are a hint, pair runs included
+
+
+def _latency_row(mode: str, run: str, p50_ms: float, rate: float) -> dict[str, Any]:
+    result = RunResult()
+    for _ in range(10):
+        result.record(p50_ms, None)
+    result.elapsed_s = 10 / rate
+    return report.row(mode, "customer360-cold", run, result, upstream=60, cpu_s=0.1, rss_mb=[100.0],
+                      rate=rate)
+
+
+def test_the_cold_360_is_judged_against_the_nominal_budget_and_against_the_upstream_floor() -> None:
+    rows = [_latency_row("cold", "constant rate", 55.0, 20),
+            _latency_row("upstream floor", "constant rate", 50.0, 20),
+            _latency_row("cold", "constant rate (light)", 60.0, 5)]  # no floor at 5/s: no floor target
+    found = {t["target"]: t for t in report.targets(rows, 20, {})}
+    floor = found["p50 upstream floor at 20/s / (1.15 x 2 levels x 20 ms)"]
+    assert (floor["value"], floor["met"]) == (round(50 / 46, 3), False)
+    against_floor = found["p50 cold 360 (every read upstream) / (1.15 x p50 upstream floor)"]
+    assert (against_floor["value"], against_floor["met"]) == (round(55 / 57.5, 3), True)
+    assert found["p50 cold 360 (every read upstream) / (1.15 x 2 levels x 20 ms)"]["met"] is False
+    assert not [name for name in found if "light load / (1.15 x p50" in name or "floor at 5" in name]
