@@ -67,3 +67,10 @@ def test_the_cold_360_is_judged_against_the_nominal_budget_and_against_the_upstr
     assert (against_floor["value"], against_floor["met"]) == (round(55 / 57.5, 3), True)
     assert found["p50 cold 360 (every read upstream) / (1.15 x 2 levels x 20 ms)"]["met"] is False
     assert not [name for name in found if "light load / (1.15 x p50" in name or "floor at 5" in name]
+
+
+def test_with_no_injected_latency_only_the_floor_and_measured_call_judge_the_cold_360() -> None:
+    rows = [_latency_row("cold", "constant rate", 16.0, 20),
+            _latency_row("upstream floor", "constant rate", 8.0, 20)]
+    names = [t["target"] for t in report.targets(rows, 0, {})]
+    assert names == ["p50 cold 360 (every read upstream) / (1.15 x p50 upstream floor)"]
