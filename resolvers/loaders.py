@@ -378,23 +378,21 @@ class Loaders:
         self.cache_hits = cache_hits and batching  # fresh entity-cache hits answer at `load`
         self.prefetch = prefetch and batching  # lookahead (resolvers/prefetch.py) needs the cache
 
+    def _made(self) -> dict[str, SourceLoader[Any, Any]]:
+        """The loaders this request has made so far (each is made on first use), by name."""
+        return {name: value for name, value in vars(self).items() if isinstance(value, SourceLoader)}
+
     def report_cache_hits(self) -> None:
         """Hand the entity-cache hits these loaders answered to the metrics (the operation
         is over; sources/cache.py `EntityCache.report_hits`)."""
-        for loader in vars(self).values():
-            if isinstance(loader, SourceLoader):
-                loader.report_cache_hits()
+        for loader in self._made().values():
+            loader.report_cache_hits()
 
     def dispatch_now(self) -> None:
         """Start every loader's queued batch now (loader_base.py `SourceLoader.dispatch_now`)."""
-        for loader in vars(self).values():
-            if isinstance(loader, SourceLoader):
-                loader.dispatch_now()
+        for loader in self._made().values():
+            loader.dispatch_now()
 
     def batch_counts(self) -> dict[str, int]:
         """How many batches each loader dispatched (for tests and tracing)."""
-        return {
-            name: loader.batches
-            for name, loader in vars(self).items()
-            if isinstance(loader, SourceLoader) and loader.batches
-        }
+        return {name: loader.batches for name, loader in self._made().items() if loader.batches}
