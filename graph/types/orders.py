@@ -57,6 +57,10 @@ __all__ = [
     "OrderStatus",
 ]
 
+# Where `preload` leaves an order's future of its lines' reads in flight (`Order.lines`): an
+# instance attribute, not a dataclass field, so strawberry never sees it.
+_LINES_READY = "_lines_ready"
+
 CustomerRef = Annotated["Customer", strawberry.lazy("graph.types.customers")]
 ProductRef = Annotated["Product", strawberry.lazy("graph.types.inventory")]
 InvoiceRef = Annotated["Invoice", strawberry.lazy("graph.types.invoices")]
@@ -142,7 +146,7 @@ class Order(relay.Node):
 
     @strawberry.field(description="The order's lines in ERP line order.")
     def lines(self) -> list[OrderLine]:
-        ready = self.__dict__.get("_lines_ready")  # set by `preload` while reads are in flight
+        ready = self.__dict__.get(_LINES_READY)  # set by `preload` while reads are in flight
         if ready is not None and not ready.done():
             return self._lines_when(ready)  # type: ignore[return-value]
         return self._line_objects()
@@ -311,7 +315,7 @@ async def preload(info: GraphInfo, orders: Sequence[Order], tree: Selection) -> 
     for order in orders:
         ready = lines_ready.get(order.number)
         if ready is not None:
-            order.__dict__["_lines_ready"] = ready
+            order.__dict__[_LINES_READY] = ready
 
 
 def prefetch_customer_orders(info: GraphInfo, customer_number: str) -> None:
