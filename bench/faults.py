@@ -31,12 +31,11 @@ from typing import Any
 import httpx
 
 from bench.processes import GraphProcess
+from bench.scenarios import sandbox_env, sandbox_urls
 from bench.workloads import WORKLOADS
 from graph.auth import mint_token
 from graph.demo import start_sandbox
 from graph.settings import Settings
-
-SANDBOX_NAMES = ("erp", "wms", "servicedesk")
 
 
 @dataclass
@@ -179,7 +178,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the error-rate runs and the outage timing; print and save the figures."""
     args = _args(argv)
-    urls = {name: f"http://127.0.0.1:{args.port_base + i}" for i, name in enumerate(SANDBOX_NAMES)}
+    urls = sandbox_urls(args.port_base)
     settings = Settings.from_env({})
     tokens = [mint_token(settings, sub=f"agent-{i}", roles=["agent"]) for i in range(32)]
     rows: list[dict[str, Any]] = []
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = start_sandbox("127.0.0.1", args.port_base, args.seed)
     try:
         for cache in args.caches.split(","):
-            env = {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in urls.items()}
+            env = sandbox_env(urls)
             env.update({"RETAILGRAPH_REQUEST_BUDGET_S": str(args.budget_s),
                         "RETAILGRAPH_ENTITY_CACHE": "true" if cache == "on" else "false",
                         # Governance is not under test: no query may be refused for its cost.

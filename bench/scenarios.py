@@ -15,7 +15,7 @@ import random
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -49,12 +49,22 @@ RATE = "constant rate"
 WARM_ENV = {"RETAILGRAPH_CACHE_TTL_SCALE": "100"}
 
 
+def sandbox_urls(port_base: int) -> dict[str, str]:
+    """Each sandbox app's loopback URL (`python -m sandbox` serves them on consecutive ports)."""
+    return {name: f"http://127.0.0.1:{port_base + i}" for i, name in enumerate(SANDBOX_NAMES)}
+
+
+def sandbox_env(urls: Mapping[str, str]) -> dict[str, str]:
+    """The sandbox's URLs as the graph (and the upstream floor) read them from the environment."""
+    return {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in urls.items()}
+
+
 class Bench:
     """One benchmark run: where things are, who asks, and what was measured."""
 
     def __init__(self, args: Any) -> None:
         self.args = args
-        self.urls = {name: f"http://127.0.0.1:{args.port_base + i}" for i, name in enumerate(SANDBOX_NAMES)}
+        self.urls = sandbox_urls(args.port_base)
         settings = Settings.from_env({})
         self.tokens = [mint_token(settings, sub=f"bench-{i}", roles=["agent"], ttl_s=86_400) for i in range(32)]
         self.seed = Seed()
@@ -79,7 +89,7 @@ class Bench:
     @contextlib.contextmanager
     def graph(self, mode_env: dict[str, str], **options: Any) -> Iterator[ServerProcess]:
         """The graph process for one mode or lever."""
-        env = {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in self.urls.items()}
+        env = sandbox_env(self.urls)
         env.update(BENCH_ENV, RETAILGRAPH_DATA_DIR=tempfile.mkdtemp(prefix="rg-bench-"))
         env.update(mode_env)
         workers = options.pop("workers", self.args.workers)
@@ -251,7 +261,7 @@ class Bench:
     def upstream_floor(self, rates: list[float]) -> None:
         """The cold 360's six upstream requests in their two levels and nothing else
         (bench/upstream_floor.py), at the cold graph's rates: what no server here can beat."""
-        env = {f"RETAILGRAPH_{name.upper()}_URL": url for name, url in self.urls.items()}
+        env = sandbox_env(self.urls)
         minimum = sum(MIN_360_REQUESTS.values())
 
         async def post(http: httpx.AsyncClient, rng: random.Random, token: str) -> str | None:
